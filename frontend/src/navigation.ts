@@ -1,0 +1,63 @@
+/**
+ * The sidebar, as data. A later capability (datasets, jobs, models, chat) adds its route and one
+ * entry here; entries whose route is not registered are dropped, so the menu never links to a
+ * page that does not exist.
+ */
+import { DataBoard, Document, Setting, User, UserFilled } from '@element-plus/icons-vue'
+import type { Component } from 'vue'
+
+import type { Role } from '@/api/client'
+
+export interface NavItem {
+  /** Route name; also the menu index. */
+  routeName: string
+  labelKey: string
+  icon: Component
+  testId: string
+}
+
+export interface NavSection {
+  key: string
+  titleKey: string
+  icon: Component
+  /** Roles allowed to see the section; undefined means every logged-in user. */
+  roles?: readonly Role[]
+  items: NavItem[]
+}
+
+export const NAV_SECTIONS: readonly NavSection[] = [
+  {
+    key: 'workspace',
+    titleKey: 'nav.workspace',
+    icon: DataBoard,
+    items: [{ routeName: 'dashboard', labelKey: 'nav.dashboard', icon: DataBoard, testId: 'nav-dashboard' }],
+  },
+  {
+    key: 'account',
+    titleKey: 'nav.account',
+    icon: User,
+    items: [{ routeName: 'profile', labelKey: 'nav.profile', icon: User, testId: 'nav-profile' }],
+  },
+  {
+    key: 'admin',
+    titleKey: 'nav.administration',
+    icon: Setting,
+    roles: ['admin'],
+    items: [
+      { routeName: 'admin-users', labelKey: 'nav.users', icon: UserFilled, testId: 'nav-admin-users' },
+      { routeName: 'admin-audit', labelKey: 'nav.audit', icon: Document, testId: 'nav-admin-audit' },
+    ],
+  },
+]
+
+/** The sections a user sees: allowed for their role, containing only routes that exist. */
+export function visibleSections(
+  sections: readonly NavSection[],
+  role: Role | undefined,
+  hasRoute: (name: string) => boolean,
+): NavSection[] {
+  return sections
+    .filter((section) => section.roles === undefined || (role !== undefined && section.roles.includes(role)))
+    .map((section) => ({ ...section, items: section.items.filter((item) => hasRoute(item.routeName)) }))
+    .filter((section) => section.items.length > 0)
+}

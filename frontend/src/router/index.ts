@@ -1,0 +1,88 @@
+import { createRouter, createWebHistory, type RouteRecordRaw, type Router } from 'vue-router'
+
+import { useAuthStore } from '@/stores/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without a session (login, register). */
+    public?: boolean
+    /** Only for logged-out visitors: a logged-in user is sent to the dashboard. */
+    guestOnly?: boolean
+    /** Only for the admin role. */
+    requiresAdmin?: boolean
+    /** i18n key of the page title. */
+    titleKey?: string
+  }
+}
+
+export const routes: RouteRecordRaw[] = [
+  {
+    path: '/login',
+    name: 'login',
+    component: () => import('@/views/LoginView.vue'),
+    meta: { public: true, guestOnly: true, titleKey: 'auth.loginTitle' },
+  },
+  {
+    path: '/register',
+    name: 'register',
+    component: () => import('@/views/RegisterView.vue'),
+    meta: { public: true, guestOnly: true, titleKey: 'auth.registerTitle' },
+  },
+  {
+    path: '/',
+    component: () => import('@/layouts/AppLayout.vue'),
+    children: [
+      { path: '', redirect: { name: 'dashboard' } },
+      {
+        path: 'dashboard',
+        name: 'dashboard',
+        component: () => import('@/views/DashboardView.vue'),
+        meta: { titleKey: 'nav.dashboard' },
+      },
+      {
+        path: 'profile',
+        name: 'profile',
+        component: () => import('@/views/ProfileView.vue'),
+        meta: { titleKey: 'nav.profile' },
+      },
+      {
+        path: 'admin/users',
+        name: 'admin-users',
+        component: () => import('@/views/admin/UsersView.vue'),
+        meta: { requiresAdmin: true, titleKey: 'nav.users' },
+      },
+      {
+        path: 'admin/audit',
+        name: 'admin-audit',
+        component: () => import('@/views/admin/AuditView.vue'),
+        meta: { requiresAdmin: true, titleKey: 'nav.audit' },
+      },
+      {
+        path: ':pathMatch(.*)*',
+        name: 'not-found',
+        component: () => import('@/views/NotFoundView.vue'),
+        meta: { titleKey: 'notFound.title' },
+      },
+    ],
+  },
+]
+
+/** Install the guards: restore the session once, then enforce public / guest / admin rules. */
+export function installGuards(router: Router): void {
+  router.beforeEach(async (to) => {
+    const auth = useAuthStore()
+    await auth.init()
+    if (to.meta.guestOnly && auth.isAuthenticated) return { name: 'dashboard' }
+    if (!to.meta.public && !auth.isAuthenticated) {
+      return { name: 'login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
+    }
+    if (to.meta.requiresAdmin && !auth.isAdmin) return { name: 'dashboard' }
+    return true
+  })
+}
+
+export function createAppRouter(): Router {
+  const router = createRouter({ history: createWebHistory(import.meta.env.BASE_URL), routes })
+  installGuards(router)
+  return router
+}

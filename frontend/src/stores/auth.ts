@@ -1,0 +1,136 @@
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+
+import { api, unwrap, type SessionUser, type TokenResponse, type User } from '@/api/client'
+import { toApiError } from '@/api/errors'
+import { setAuthHooks } from '@/api/http'
+
+export interface LoginInput {
+  username_or_email: string
+  password: string
+  remember_me: boolean
+}
+
+export interface RegisterInput {
+  username: string
+  email: string
+  password: string
+}
+
+/**
+ * The session. The access token is kept only in memory (never in storage, so a script injected
+ * into the page cannot lift it from localStorage); the refresh token is an HttpOnly cookie
+ * that the browser sends to /api/auth/refresh, which is how a reload stays logged in.
+ */
+export const useAuthStore = defineStore('auth', () => {
+  const accessToken = ref<string | null>(null)
+  // Login and refresh return a summary (id, username, email, role); the profile page reads the
+  // full record from /api/auth/me.
+  const user = ref<SessionUser | null>(null)
+  const initialized = ref(false)
+
+  const isAuthenticated = computed(() => accessToken.value !== null && user.value !== null)
+  const isAdmin = computed(() => user.value?.role === 'admin')
+
+  let refreshInFlight: Promise<boolean> | null = null
+  let initInFlight: Promise<void> | null = null
+
+  function setSession(tokens: TokenResponse): void {
+    accessToken.value = tokens.access_token
+    user.value = tokens.user
+  }
+
+  function clearSession(): void {
+    accessToken.value = null
+    user.value = null
+  }
+
+  async function requestRefresh(): Promise<boolean> {
+    try {
+      // Plain fetch: the refresh call must never itself go through refresh-on-401.
+      const response = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'include' })
+      if (!response.ok) {
+        clearSession()
+        return false
+      }
+      setSession((await response.json()) as TokenResponse)
+      return true
+    } catch {
+      clearSession()
+      return false
+    }
+  }
+
+  /**
+   * Refresh the access token. Concurrent callers share one request: the server rotates the
+   * refresh token and treats a reused one as theft (revoking the whole family), so two
+   * parallel refreshes would log the user out.
+   */
+  function refresh(): Promise<boolean> {
+    refreshInFlight ??= requestRefresh().finally(() => {
+      refreshInFlight = null
+    })
+    return refreshInFlight
+  }
+
+  /** On app start: restore the session from the refresh cookie if there is one. Runs once. */
+  function init(): Promise<void> {
+    initInFlight ??= refresh().then(() => {
+      initialized.value = true
+    })
+    return initInFlight
+  }
+
+  async function login(input: LoginInput): Promise<SessionUser> {
+    const tokens = unwrap(await api.POST('/api/auth/login', { body: input }))
+    setSession(tokens)
+    return tokens.user
+  }
+
+  async function register(input: RegisterInput): Promise<User> {
+    return unwrap(await api.POST('/api/auth/register', { body: input }))
+  }
+
+  async function fetchMe(): Promise<User> {
+    const me = unwrap(await api.GET('/api/auth/me'))
+    user.value = me
+    return me
+  }
+
+  /** Replace the cached user after a profile edit. */
+  function setUser(next: SessionUser): void {
+    user.value = next
+  }
+
+  async function logout(): Promise<void> {
+    try {
+      const result = await api.POST('/api/auth/logout')
+      // Logging out locally matters more than the server's answer; still surface odd errors.
+      if (!result.response.ok && result.response.status !== 401) {
+        console.warn('logout failed', toApiError(result.response.status, result.error))
+      }
+    } catch (err) {
+      console.warn('logout failed', err)
+    } finally {
+      clearSession()
+    }
+  }
+
+  setAuthHooks({ getToken: () => accessToken.value, refresh })
+
+  return {
+    accessToken,
+    user,
+    initialized,
+    isAuthenticated,
+    isAdmin,
+    init,
+    refresh,
+    login,
+    register,
+    fetchMe,
+    setUser,
+    logout,
+    clearSession,
+  }
+})

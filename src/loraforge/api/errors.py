@@ -1,0 +1,190 @@
+"""The one error shape: `{"error": {"code", "message", "details": [{"field", "message", "type"}]}}`.
+
+Every 4xx/5xx leaves the server through one of these handlers, so clients parse one shape and no
+stack trace ever reaches a response body (tracebacks go to the server log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from loraforge.services.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ServiceError,
+)
+
+logger = logging.getLogger("loraforge.api")
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = Field(default=None, description="Path of the offending input, e.g. `body.username`.")
+    message: str
+    type: str | None = Field(default=None, description="Machine-readable kind of problem, when known.")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable snake_case identifier, e.g. `validation_error`, `not_found`.")
+    message: str = Field(description="Human-readable explanation.")
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# Declared on every router so the OpenAPI document (and the generated client) knows the shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in [
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Request body too large"),
+        (422, "Validation error"),
+        (429, "Too many requests"),
+    ]
+}
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+_DOMAIN_STATUS: list[tuple[type[ServiceError], int]] = [
+    (InvalidInput, 422),
+    (Conflict, 409),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (AuthenticationFailed, 401),
+    (RateLimited, 429),
+]
+
+
+def error_response(
+    status_code: int,
+    *,
+    code: str | None = None,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=code or _STATUS_CODES.get(status_code, "error"), message=message, details=details or []
+        )
+    )
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    # pydantic prefixes messages of custom validators; the field name already says what failed.
+    return message.removeprefix("Value error, ")
+
+
+async def _handle_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        error = errors[0]
+        ctx = error.get("ctx") or {}
+        position = error["loc"][-1] if error.get("loc") else None
+        return error_response(
+            400,
+            code="malformed_json",
+            message="request body is not valid JSON",
+            details=[
+                ErrorDetail(
+                    field="body",
+                    message=f"{ctx.get('error', 'JSON decode error')} at position {position}",
+                    type="json_invalid",
+                )
+            ],
+        )
+    details = [
+        ErrorDetail(
+            field=_field_path(error.get("loc", ())),
+            message=_validation_message(error),
+            type=error.get("type"),
+        )
+        for error in errors
+    ]
+    fields = ", ".join(detail.field or "?" for detail in details)
+    return error_response(422, code="validation_error", message=f"invalid input: {fields}", details=details)
+
+
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and request.method in {"GET", "HEAD"}:
+        # Unmatched browser paths fall through to the single-page app (history-mode routing).
+        spa = getattr(request.app.state, "spa", None)
+        if spa is not None:
+            page = spa.response_for(request.url.path)
+            if page is not None:
+                return page
+    headers = dict(exc.headers) if exc.headers else None
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such route: {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        message = f"method {request.method} not allowed on {request.url.path}"
+    return error_response(exc.status_code, code=code, message=message, headers=headers)
+
+
+async def _handle_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    status = next((code for cls, code in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    details = [ErrorDetail(field=f"body.{issue.field}", message=issue.message) for issue in exc.fields]
+    return error_response(
+        status, code=exc.code, message=exc.message, details=details, headers=headers or None
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, code="internal_error", message="internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(ServiceError, _handle_service_error)
+    # Registered for Exception, Starlette runs this in its outermost middleware: the response is
+    # the error shape, and the exception is re-raised afterwards only for the server's own log.
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,0 +1,169 @@
+"""Pure-ASGI middleware: request body size limit, Prometheus metrics, security headers.
+
+Pure ASGI rather than BaseHTTPMiddleware so streamed bodies are counted as they arrive and
+nothing buffers a whole request or response.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_TOO_LARGE_MESSAGE = "request body exceeds the limit of {limit} bytes"
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over `max_bytes`: at once by Content-Length, or while counting a stream."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = None
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                declared = value
+                break
+        if declared is not None:
+            if not declared.isdigit():
+                await _send_error(send, 400, "bad_request", "invalid Content-Length header")
+                return
+            if int(declared) > self.max_bytes:
+                await _send_error(
+                    send, 413, "payload_too_large", _TOO_LARGE_MESSAGE.format(limit=self.max_bytes)
+                )
+                return
+
+        received = 0
+        max_bytes = self.max_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    # Raised inside the route's body read, so the app's error handler answers it
+                    # with the error shape before any response has started.
+                    raise HTTPException(413, _TOO_LARGE_MESSAGE.format(limit=max_bytes))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = _error_body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class HttpMetrics:
+    """Request counts and latencies per route template (never the raw path: unbounded labels)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "loraforge_http_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "loraforge_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            registry=registry,
+        )
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's path template including router prefixes, e.g. `/api/admin/users/{user_id}`.
+
+    FastAPI keeps routes of included routers with their own (unprefixed) path and records the
+    effective full path in its scope entry; plain Starlette routes carry the full path themselves.
+    """
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(context, "path", None)
+    if isinstance(path, str) and path:
+        return path
+    route = scope.get("route")
+    route_path = getattr(route, "path", None)
+    return route_path if isinstance(route_path, str) else None
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            template = _route_template(scope)
+            # Unmatched paths (the SPA, scanners) share one label so the series count stays bounded.
+            label = str(template) if template else "<unmatched>"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, label, str(status)).inc()
+            self.metrics.latency.labels(method, label).observe(time.perf_counter() - started)
+
+
+class SecurityHeadersMiddleware:
+    """Conservative defaults for every response; the SPA needs nothing looser."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in self.HEADERS if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

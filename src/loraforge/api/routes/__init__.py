@@ -1,0 +1,13 @@
+"""One module per resource; `api_router` gathers them under /api (see loraforge.app)."""
+
+from fastapi import APIRouter
+
+from loraforge.api.errors import ERROR_RESPONSES
+from loraforge.api.routes import admin, auth, health
+
+api_router = APIRouter(responses=ERROR_RESPONSES)
+api_router.include_router(health.router)
+api_router.include_router(auth.router)
+api_router.include_router(admin.router)
+
+__all__ = ["api_router"]

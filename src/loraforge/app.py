@@ -1,0 +1,108 @@
+"""`create_app(settings)`: the FastAPI application (API under /api, metrics, the SPA at /)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from loraforge import __version__
+from loraforge.api.errors import install_error_handlers
+from loraforge.api.middleware import (
+    BodySizeLimitMiddleware,
+    HttpMetrics,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
+from loraforge.api.routes import api_router
+from loraforge.api.spa import SpaFiles
+from loraforge.db.migrate import is_at_head, migrate
+from loraforge.db.session import Database
+from loraforge.services.bootstrap import ensure_first_admin
+from loraforge.services.errors import ServiceError
+from loraforge.settings import Settings, get_settings
+
+logger = logging.getLogger("loraforge")
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The database is not at the newest migration and auto_migrate is off."""
+
+
+def prepare_database(settings: Settings, database: Database) -> None:
+    """Bring the schema to head (or check it), ensure the JWT secret exists, create the first admin."""
+    if settings.auto_migrate:
+        migrate(database.url)
+    elif not is_at_head(database.url):
+        raise SchemaOutdatedError("the database schema is outdated: run `loraforge migrate` first")
+    settings.signing_key()  # creates <data_dir>/secrets/jwt_secret on first start when unset
+    with database.session() as session:
+        try:
+            created = ensure_first_admin(session, settings=settings)
+        except ServiceError as exc:
+            logger.error("could not create the first admin %r: %s", settings.admin_username, exc.message)
+            return
+    if created is not None and created.generated_password is not None:
+        # Printed, never logged: a log file would keep the password after it is changed.
+        print(
+            "\n" + "=" * 72 + "\n"
+            f"LoRAForge created the first admin account.\n"
+            f"  username: {created.username}\n"
+            f"  password: {created.generated_password}\n"
+            "This password is shown only once. Log in and change it now.\n" + "=" * 72 + "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif created is not None:
+        logger.info("created admin user %r from LORAFORGE_ADMIN_PASSWORD", created.username)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production_safety()
+    settings.configure_password_hashing()
+    database = Database(settings.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(prepare_database, settings, database)
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="LoRAForge",
+        version=__version__,
+        description="Self-hosted multi-user platform for fine-tuning open LLMs.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.spa = SpaFiles(settings.resolved_web_dist_dir)
+    # A registry per app: tests build many apps in one process, and the default global registry
+    # refuses a second metric of the same name.
+    registry = CollectorRegistry()
+    metrics = HttpMetrics(registry)
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    app.include_router(api_router, prefix="/api")
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Added last = outermost: metrics see every response, including 413s from the size limit.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

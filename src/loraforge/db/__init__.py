@@ -1,0 +1,1 @@
+"""Persistence: engine/session (`session.py`), ORM models (`models.py`), migrations (`migrate.py`)."""

@@ -1,0 +1,79 @@
+"""Collators: padded batches, packed rows, and padding-free neat packing.
+
+All pad on the right to the longest row in the batch (optionally rounded up to a multiple), with
+label -100 on padding so the loss never sees it.
+
+Neat packing sends no attention_mask but `position_ids` that restart at 0 for every example of a
+pack. transformers 5 turns restarting position ids into a block-diagonal causal mask on the
+eager/SDPA path (`masking_utils.find_packed_sequence_indices`) and into variable-length attention
+with flash-attention 2, so no token ever attends to another example in its pack. Padding at the end
+of a row gets its own restarting positions, i.e. it forms a separate segment nobody attends to.
+
+Both collators add `use_cache: False`. Training never needs a KV cache, and in transformers 5 a
+model called with use_cache=True builds a DynamicCache, which *disables* the packed-sequence mask
+detection (it only runs without past_key_values): packs would silently attend across examples.
+Setting `model.config.use_cache = False` in the runtime has the same effect; this makes it safe by
+default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+IGNORE_INDEX = -100
+
+
+def _target_len(longest: int, multiple: int | None) -> int:
+    if multiple and longest % multiple:
+        return longest + multiple - longest % multiple
+    return longest
+
+
+@dataclass
+class PaddedCollator:
+    """Dynamic padding: input_ids (pad id), attention_mask (0 on padding), labels (-100 on padding)."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = _target_len(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
+        n = len(features)
+        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+        attention = torch.zeros((n, width), dtype=torch.long)
+        for i, f in enumerate(features):
+            k = len(f["input_ids"])
+            input_ids[i, :k] = torch.as_tensor(f["input_ids"], dtype=torch.long)
+            labels[i, :k] = torch.as_tensor(f["labels"], dtype=torch.long)
+            attention[i, :k] = 1
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels, "use_cache": False}
+
+
+@dataclass
+class NeatPackingCollator:
+    """Padding-free packs: input_ids, labels and per-example restarting position_ids, no attention_mask."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = _target_len(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
+        n = len(features)
+        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+        # padding restarts at 0 too, so it is a segment of its own
+        position_ids = torch.arange(width, dtype=torch.long).repeat(n, 1)
+        for i, f in enumerate(features):
+            k = len(f["input_ids"])
+            input_ids[i, :k] = torch.as_tensor(f["input_ids"], dtype=torch.long)
+            labels[i, :k] = torch.as_tensor(f["labels"], dtype=torch.long)
+            position_ids[i, :k] = torch.as_tensor(f["position_ids"], dtype=torch.long)
+            if k < width:
+                position_ids[i, k:] = torch.arange(width - k, dtype=torch.long)
+        return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "use_cache": False}

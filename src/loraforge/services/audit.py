@@ -1,0 +1,99 @@
+"""The audit log: `record(...)` for every sensitive action, `search(...)` for the admin page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loraforge.db.models import AuditLog, User
+
+
+class AuditAction(StrEnum):
+    """Every action the platform records. New capabilities add members here."""
+
+    login_succeeded = "auth.login_succeeded"
+    login_failed = "auth.login_failed"
+    login_throttled = "auth.login_throttled"
+    logout = "auth.logout"
+    refresh_reuse_detected = "auth.refresh_reuse_detected"
+    user_registered = "user.registered"
+    user_created = "user.created"
+    user_updated = "user.updated"
+    profile_updated = "user.profile_updated"
+    password_changed = "user.password_changed"  # noqa: S105  (action names, not secrets)
+    password_reset = "user.password_reset"  # noqa: S105
+    role_changed = "user.role_changed"
+    user_disabled = "user.disabled"
+    user_enabled = "user.enabled"
+    user_deleted = "user.deleted"
+    api_key_created = "api_key.created"
+    api_key_revoked = "api_key.revoked"
+
+
+def record(
+    session: Session,
+    *,
+    action: AuditAction,
+    actor: User | None,
+    target_type: str | None = None,
+    target_id: int | str | None = None,
+    ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add an audit row to the session; it commits with the action it describes."""
+    entry = AuditLog(
+        action=action.value,
+        actor_id=actor.id if actor is not None else None,
+        actor_username=actor.username if actor is not None else None,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ip,
+        details=details or {},
+    )
+    session.add(entry)
+    return entry
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditLog]
+    total: int
+
+
+def search(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> AuditPage:
+    """Newest first. `actor` matches the username (case-insensitive); `action` an exact action or,
+    ending in a dot like `auth.`, every action in that group."""
+    query = select(AuditLog)
+    if actor:
+        query = query.where(func.lower(AuditLog.actor_username) == actor.lower())
+    if action:
+        if action.endswith("."):
+            query = query.where(AuditLog.action.startswith(action, autoescape=True))
+        else:
+            query = query.where(AuditLog.action == action)
+    if target_type:
+        query = query.where(AuditLog.target_type == target_type)
+    if since is not None:
+        query = query.where(AuditLog.ts >= since)
+    if until is not None:
+        query = query.where(AuditLog.ts <= until)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(AuditLog.ts.desc(), AuditLog.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return AuditPage(items=list(rows), total=total)

@@ -1,0 +1,262 @@
+"""The one settings object: every knob is a `LORAFORGE_*` environment variable.
+
+Fail fast: a bad value stops the process at start-up with a readable message instead of surfacing
+later as a confusing runtime error. `loraforge settings-doc` prints the table for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that people copy from tutorials; a production start refuses them.
+_KNOWN_WEAK_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "changethis", "password", "admin", "jwt_secret", "test", "dev"}
+)
+_MIN_PRODUCTION_SECRET_LENGTH = 32
+_MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH = 12
+
+
+class InsecureSettingsError(RuntimeError):
+    """Production mode found a weak or default secret; the message lists each problem."""
+
+
+class Settings(BaseSettings):
+    """LoRAForge configuration. Each field maps to the environment variable `LORAFORGE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="LORAFORGE_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Directory for the database, secrets, datasets, runs and models.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy database URL. Default: a SQLite file `<data_dir>/loraforge.db`. "
+            "PostgreSQL: `postgresql+psycopg://user:pass@host:5432/dbname`."
+        ),
+    )
+    auto_migrate: bool = Field(
+        default=True,
+        description=(
+            "Apply database migrations when the server starts. Turn off when several replicas share "
+            "one database and `loraforge migrate` runs once per deploy; the server then refuses to "
+            "start on an outdated schema."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Address `loraforge serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `loraforge serve` listens on.")
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that signs access tokens (HS256). If unset, a random one is generated once and kept "
+            "in `<data_dir>/secrets/jwt_secret` (mode 0600)."
+        ),
+    )
+    access_token_ttl_seconds: int = Field(
+        default=15 * 60, ge=30, description="Lifetime of an access token, in seconds."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=24 * 3600, ge=60, description="Lifetime of a refresh token (session), in seconds."
+    )
+    remember_me_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Lifetime of a refresh token when the user ticks 'remember me', in seconds.",
+    )
+    admin_username: str = Field(default="admin", description="Username of the admin created on first start.")
+    admin_email: str = Field(
+        default="admin@example.com", description="Email of the admin created on first start."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "If set and no user with `admin_username` exists, that admin is created with this password "
+            "at start-up. If unset and the database has no user at all, a one-time random password is "
+            "printed to the console instead."
+        ),
+    )
+    registration_open: bool = Field(
+        default=True, description="Whether anyone may create an account with POST /api/auth/register."
+    )
+    password_hash_time_cost: int = Field(
+        default=2, ge=1, le=20, description="argon2id passes over memory when hashing a password."
+    )
+    password_hash_memory_kib: int = Field(
+        default=19 * 1024, ge=64, le=4 * 1024 * 1024, description="argon2id memory per password hash, in KiB."
+    )
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes (threads).")
+    production: bool = Field(
+        default=False,
+        description=(
+            "Production mode: refuse to start with a weak or default JWT secret or admin password, "
+            "and hide internal details from error responses."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the JSON API accepts, in bytes (larger → 413).",
+    )
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed logins per account, and per client address, allowed within the window.",
+    )
+    login_window_seconds: int = Field(
+        default=15 * 60, ge=1, description="Window for counting failed logins, in seconds."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the refresh cookie `Secure` (only sent over HTTPS). Turn on behind TLS.",
+    )
+    web_dist_dir: Path | None = Field(
+        default=None,
+        description="Directory of the built web UI. Default: the `web/dist` folder inside the package.",
+    )
+    log_level: str = Field(default="info", description="Server log level (debug, info, warning, error).")
+
+    _generated_signing_key: str | None = PrivateAttr(default=None)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("must be one of critical, error, warning, info, debug")
+        return value
+
+    # -- derived values ------------------------------------------------------------------------
+
+    def configure_password_hashing(self) -> None:
+        from loraforge.services import passwords
+
+        passwords.configure(
+            time_cost=self.password_hash_time_cost,
+            memory_kib=self.password_hash_memory_kib,
+            parallelism=self.password_hash_parallelism,
+        )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL actually used (the SQLite default resolved against data_dir)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'loraforge.db').resolve()}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        return self.secrets_dir / "jwt_secret"
+
+    @property
+    def resolved_web_dist_dir(self) -> Path:
+        if self.web_dist_dir is not None:
+            return self.web_dist_dir
+        return Path(__file__).resolve().parent / "web" / "dist"
+
+    def signing_key(self) -> str:
+        """The JWT signing key: the configured one, else the generated one kept in the data dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        # Cached so the file is read once, not on every request.
+        if self._generated_signing_key is None:
+            self._generated_signing_key = load_or_create_secret_file(self.jwt_secret_file)
+        return self._generated_signing_key
+
+    def check_production_safety(self) -> None:
+        """Raise InsecureSettingsError listing every weak secret when production mode is on."""
+        if not self.production:
+            return
+        problems: list[str] = []
+        if self.jwt_secret is None:
+            problems.append(
+                "LORAFORGE_JWT_SECRET must be set explicitly in production "
+                "(a generated per-host secret breaks as soon as there are two replicas)"
+            )
+        else:
+            value = self.jwt_secret.get_secret_value()
+            if value.lower() in _KNOWN_WEAK_SECRETS or len(value) < _MIN_PRODUCTION_SECRET_LENGTH:
+                problems.append(
+                    f"LORAFORGE_JWT_SECRET is weak: use at least {_MIN_PRODUCTION_SECRET_LENGTH} random "
+                    "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            elif len(set(value)) < 8:
+                problems.append("LORAFORGE_JWT_SECRET has too little variety to be random")
+        if self.password_hash_memory_kib < 19 * 1024 or self.password_hash_time_cost < 2:
+            problems.append(
+                "password hashing is weaker than OWASP's minimum for argon2id (19 MiB, 2 passes): "
+                "raise LORAFORGE_PASSWORD_HASH_MEMORY_KIB / LORAFORGE_PASSWORD_HASH_TIME_COST"
+            )
+        if self.admin_password is not None:
+            password = self.admin_password.get_secret_value()
+            if (
+                password.lower() in _KNOWN_WEAK_SECRETS
+                or len(password) < _MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH
+                or password.lower() == self.admin_username.lower()
+            ):
+                problems.append(
+                    f"LORAFORGE_ADMIN_PASSWORD is weak: use at least "
+                    f"{_MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH} characters, not the username"
+                )
+        if problems:
+            raise InsecureSettingsError("refusing to start in production mode:\n- " + "\n- ".join(problems))
+
+
+def load_or_create_secret_file(path: Path) -> str:
+    """Read a secret from `path`, creating it (random, mode 0600) on first use.
+
+    O_EXCL makes concurrent first starts agree on one secret: the loser reads the winner's file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise RuntimeError(f"secret file {path} is empty; delete it to generate a new one") from None
+        return value
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()
+
+
+def settings_markdown_table() -> str:
+    """A markdown table of every setting: environment variable, default, description."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    rows = ["| Environment variable | Default | Description |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default: Any = field.get_default(call_default_factory=True)
+        if name == "database_url":
+            shown = "`sqlite:///<data_dir>/loraforge.db`"
+        elif name == "jwt_secret":
+            shown = "generated, in `<data_dir>/secrets/jwt_secret`"
+        elif name == "web_dist_dir":
+            shown = "`<package>/web/dist`"
+        elif default is None:
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = f"`{str(default).lower()}`"
+        else:
+            shown = f"`{default}`"
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | {shown} | {description} |")
+    return "\n".join(rows) + "\n"
