@@ -73,7 +73,8 @@ if [ -f frontend/package.json ]; then
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
     echo "$NPM_HASH" > frontend/node_modules/.loraforge-stamp
   fi
-  UI_HASH="$( (cd frontend && find src public index.html package-lock.json vite.config.* tsconfig*.json -type f 2>/dev/null | sort | xargs cat) | sha256sum | cut -c1-16)"
+  # Rebuild only when a source of the UI changed.
+  UI_HASH="$(cd frontend && { ls index.html package-lock.json vite.config.* tsconfig*.json; find src public -type f 2>/dev/null || true; } | sort | xargs sha256sum | sha256sum | cut -c1-16)"
   DIST=src/loraforge/web/dist
   if [ ! -f "$DIST/index.html" ] || [ "$(cat "$DIST/.loraforge-stamp" 2>/dev/null)" != "$UI_HASH" ]; then
     log "building the web UI"
