@@ -52,7 +52,8 @@ EXTRAS="ml"
 [ "$WITH_TEST" -eq 1 ] && EXTRAS="ml,dev"
 PY_STAMP=".venv/.loraforge-$EXTRAS"
 PY_HASH="$(hash_of pyproject.toml scripts/setup.sh)"
-if [ "$(cat "$PY_STAMP" 2>/dev/null)" != "$PY_HASH" ]; then
+# A test setup (ml,dev) also satisfies a run setup (ml).
+if [ "$(cat "$PY_STAMP" 2>/dev/null)" != "$PY_HASH" ] && [ "$(cat .venv/.loraforge-ml,dev 2>/dev/null)" != "$PY_HASH" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     log "installing $TORCH_SPEC"
