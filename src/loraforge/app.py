@@ -21,6 +21,7 @@ from loraforge.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from loraforge.api.routes import api_router
+from loraforge.api.routes.datasets import upload_body_limits
 from loraforge.api.spa import SpaFiles
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
@@ -102,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # Added last = outermost: metrics see every response, including 413s from the size limit.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, route_limits=upload_body_limits(settings)
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -122,6 +122,42 @@ class Settings(BaseSettings):
         description="Directory of the built web UI. Default: the `web/dist` folder inside the package.",
     )
     log_level: str = Field(default="info", description="Server log level (debug, info, warning, error).")
+    dataset_max_upload_bytes: int = Field(
+        default=10 * 1000**3,
+        ge=1,
+        description="Largest dataset file accepted, by upload or import, in bytes (larger → 413).",
+    )
+    dataset_form_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024,
+        description=(
+            "Largest multipart request for one-shot dataset uploads and dataset_info.json imports, in "
+            "bytes (use the resumable upload above this)."
+        ),
+    )
+    dataset_chunk_max_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        description="Largest chunk of a resumable dataset upload (one PUT request), in bytes.",
+    )
+    dataset_chunk_size: int = Field(
+        default=8 * 1024**2, ge=1024, description="Chunk size suggested to clients of resumable uploads."
+    )
+    dataset_upload_ttl_seconds: int = Field(
+        default=24 * 3600, ge=60, description="An unfinished resumable upload is discarded after this long."
+    )
+    dataset_max_row_bytes: int = Field(
+        default=8 * 1024**2,
+        ge=1024,
+        description="Largest single row (a JSONL line, a JSON array element) in bytes (larger: invalid).",
+    )
+    dataset_import_roots: str = Field(
+        default="",
+        description=(
+            "Server folders from which datasets may be imported by path, separated by `:` or `,`. "
+            "Empty: importing server-side paths is disabled."
+        ),
+    )
 
     _generated_signing_key: str | None = PrivateAttr(default=None)
 
@@ -150,6 +186,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'loraforge.db').resolve()}"
+
+    @property
+    def import_roots(self) -> list[Path]:
+        """The admin-configured folders datasets may be imported from, resolved (symlinks followed)."""
+        parts = [p.strip() for chunk in self.dataset_import_roots.split(",") for p in chunk.split(":")]
+        return [Path(p).expanduser().resolve() for p in parts if p]
 
     @property
     def secrets_dir(self) -> Path:

@@ -27,6 +27,13 @@ export function setAuthHooks(partial: Partial<AuthHooks>): void {
   Object.assign(hooks, partial)
 }
 
+/** The same hooks, for transports that cannot go through fetch (XHR upload progress). */
+export const authSession = {
+  token: (): string | null => hooks.getToken(),
+  refresh: (): Promise<boolean> => hooks.refresh(),
+  fail: (): void => hooks.onAuthFailure(),
+}
+
 // Endpoints whose 401 means "wrong credentials / no session", never "token expired":
 // refreshing for them would loop or hide the real error.
 const NO_REFRESH_PATHS = ['/api/auth/login', '/api/auth/register', '/api/auth/refresh', '/api/auth/logout']

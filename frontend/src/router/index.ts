@@ -12,6 +12,8 @@ declare module 'vue-router' {
     requiresAdmin?: boolean
     /** i18n key of the page title. */
     titleKey?: string
+    /** The sidebar entry to highlight when this page is not itself in the sidebar. */
+    navRoute?: string
   }
 }
 
@@ -38,6 +40,18 @@ export const routes: RouteRecordRaw[] = [
         name: 'dashboard',
         component: () => import('@/views/DashboardView.vue'),
         meta: { titleKey: 'nav.dashboard' },
+      },
+      {
+        path: 'datasets',
+        name: 'datasets',
+        component: () => import('@/views/datasets/DatasetsView.vue'),
+        meta: { titleKey: 'nav.datasets' },
+      },
+      {
+        path: 'datasets/:id(\\d+)',
+        name: 'dataset-detail',
+        component: () => import('@/views/datasets/DatasetDetailView.vue'),
+        meta: { titleKey: 'nav.datasets', navRoute: 'datasets' },
       },
       {
         path: 'profile',

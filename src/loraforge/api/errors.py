@@ -20,10 +20,13 @@ from loraforge.services.errors import (
     AuthenticationFailed,
     Conflict,
     Forbidden,
+    InsufficientStorage,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     ServiceError,
+    Unavailable,
 )
 
 logger = logging.getLogger("loraforge.api")
@@ -57,6 +60,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Request body too large"),
         (422, "Validation error"),
         (429, "Too many requests"),
+        (507, "Insufficient storage"),
     ]
 }
 
@@ -74,6 +78,7 @@ _STATUS_CODES = {
     429: "too_many_requests",
     500: "internal_error",
     503: "service_unavailable",
+    507: "insufficient_storage",
 }
 
 _DOMAIN_STATUS: list[tuple[type[ServiceError], int]] = [
@@ -83,6 +88,9 @@ _DOMAIN_STATUS: list[tuple[type[ServiceError], int]] = [
     (Forbidden, 403),
     (AuthenticationFailed, 401),
     (RateLimited, 429),
+    (PayloadTooLarge, 413),
+    (InsufficientStorage, 507),
+    (Unavailable, 503),
 ]
 
 

@@ -7,7 +7,10 @@ nothing buffers a whole request or response.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException
@@ -20,17 +23,38 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
-class BodySizeLimitMiddleware:
-    """413 for bodies over `max_bytes`: at once by Content-Length, or while counting a stream."""
+@dataclass(frozen=True)
+class RouteBodyLimit:
+    """A larger (or smaller) body limit for requests whose method and path match, e.g. uploads."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over `max_bytes`: at once by Content-Length, or while counting a stream.
+
+    `route_limits` give named routes (file uploads) their own limit; the first match wins.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, route_limits: Sequence[RouteBodyLimit] = ()) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.route_limits = tuple(route_limits)
+
+    def limit_for(self, scope: Scope) -> int:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        for rule in self.route_limits:
+            if rule.method == method and rule.path.fullmatch(path):
+                return rule.max_bytes
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -40,14 +64,12 @@ class BodySizeLimitMiddleware:
             if not declared.isdigit():
                 await _send_error(send, 400, "bad_request", "invalid Content-Length header")
                 return
-            if int(declared) > self.max_bytes:
-                await _send_error(
-                    send, 413, "payload_too_large", _TOO_LARGE_MESSAGE.format(limit=self.max_bytes)
-                )
+            if int(declared) > limit:
+                await _send_error(send, 413, "payload_too_large", _TOO_LARGE_MESSAGE.format(limit=limit))
                 return
 
         received = 0
-        max_bytes = self.max_bytes
+        max_bytes = limit
 
         async def limited_receive() -> Message:
             nonlocal received

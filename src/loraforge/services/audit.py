@@ -33,6 +33,12 @@ class AuditAction(StrEnum):
     user_deleted = "user.deleted"
     api_key_created = "api_key.created"
     api_key_revoked = "api_key.revoked"
+    dataset_created = "dataset.created"
+    dataset_updated = "dataset.updated"
+    dataset_deleted = "dataset.deleted"
+    dataset_version_created = "dataset.version_created"
+    dataset_preprocessed = "dataset.preprocessed"
+    dataset_rolled_back = "dataset.rolled_back"
 
 
 def record(

@@ -68,3 +68,21 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class PayloadTooLarge(ServiceError):
+    """The data is larger than a configured limit."""
+
+    default_code = "payload_too_large"
+
+
+class InsufficientStorage(ServiceError):
+    """The server ran out of disk space; nothing was kept."""
+
+    default_code = "insufficient_storage"
+
+
+class Unavailable(ServiceError):
+    """A service the request needs (e.g. the Hugging Face Hub) cannot be reached."""
+
+    default_code = "service_unavailable"

@@ -3,11 +3,12 @@
 from fastapi import APIRouter
 
 from loraforge.api.errors import ERROR_RESPONSES
-from loraforge.api.routes import admin, auth, health
+from loraforge.api.routes import admin, auth, datasets, health
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
+api_router.include_router(datasets.router)
 
 __all__ = ["api_router"]
