@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -27,6 +29,7 @@ from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
 from loraforge.services.bootstrap import ensure_first_admin
 from loraforge.services.errors import ServiceError
+from loraforge.services.scheduler import Scheduler
 from loraforge.settings import Settings, get_settings
 
 logger = logging.getLogger("loraforge")
@@ -69,12 +72,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production_safety()
     settings.configure_password_hashing()
     database = Database(settings.sqlalchemy_url)
+    scheduler = Scheduler(settings, database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(prepare_database, settings, database)
-        yield
-        database.dispose()
+        # The scheduler's loop; engine processes are not children of it and outlive a shutdown.
+        task = asyncio.create_task(scheduler.run()) if settings.scheduler_enabled else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await run_in_threadpool(scheduler.close)
+            database.dispose()
 
     app = FastAPI(
         title="LoRAForge",
@@ -88,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.scheduler = scheduler
     app.state.spa = SpaFiles(settings.resolved_web_dist_dir)
     # A registry per app: tests build many apps in one process, and the default global registry
     # refuses a second metric of the same name.

@@ -159,6 +159,28 @@ class Settings(BaseSettings):
         ),
     )
 
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Run the job scheduler (queue admission, launching, event tailing) in this process.",
+    )
+    scheduler_interval_seconds: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=60.0,
+        description="How often the scheduler loop looks at the queue, in seconds.",
+    )
+    max_running_jobs_per_user: int = Field(
+        default=1, ge=1, description="Jobs one user may have starting or running at once (more wait queued)."
+    )
+    max_running_jobs: int = Field(
+        default=8, ge=1, description="Jobs the whole platform runs at once (more wait queued)."
+    )
+    job_stop_timeout_seconds: float = Field(
+        default=180.0,
+        gt=0.0,
+        description="After a graceful stop (SIGTERM), kill the engine's process group if it is still alive.",
+    )
+
     _generated_signing_key: str | None = PrivateAttr(default=None)
 
     @field_validator("log_level")
@@ -192,6 +214,14 @@ class Settings(BaseSettings):
         """The admin-configured folders datasets may be imported from, resolved (symlinks followed)."""
         parts = [p.strip() for chunk in self.dataset_import_roots.split(",") for p in chunk.split(":")]
         return [Path(p).expanduser().resolve() for p in parts if p]
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def secrets_dir(self) -> Path:

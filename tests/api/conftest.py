@@ -46,3 +46,25 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture(scope="session")
+def demo_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny demo model, built once per session (in a subprocess: this process never imports torch)."""
+    import subprocess
+    import sys
+
+    target = tmp_path_factory.mktemp("models") / "demo-tiny"
+    subprocess.run(
+        [sys.executable, "-m", "loraforge", "demo-model", str(target)], check=True, capture_output=True
+    )
+    return target
+
+
+@pytest.fixture
+def demo_model(settings: Settings, demo_model_cache: Path) -> Path:
+    """`<data_dir>/models/demo-tiny` pointing at the session's demo model (jobs naming `demo-tiny` use it)."""
+    link = settings.models_dir / "demo-tiny"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(demo_model_cache, target_is_directory=True)
+    return link

@@ -474,3 +474,103 @@ class HubImport(RequestModel):
     description: DatasetDescription = ""
     format: DatasetFormat | None = None
     mapping: DatasetMapping | None = None
+
+
+# -- jobs ----------------------------------------------------------------------------------------
+
+JobStatusName = Literal[
+    "draft", "queued", "starting", "running", "stopping", "succeeded", "failed", "cancelled"
+]
+
+
+class JobCreate(RequestModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    spec: dict[str, Any] = Field(
+        description=(
+            "A job spec in the engine's vocabulary (LLaMA-Factory keys); `dataset` is the id of a LoRAForge "
+            "dataset, `dataset_version` optionally a version id of it (default: its current version; "
+            "pinned). "
+            "`model_name_or_path`: `demo-tiny` or a Hugging Face hub id."
+        )
+    )
+    start: bool = Field(default=False, description="Queue the job now (otherwise it stays a draft).")
+
+
+class JobPublic(ResponseModel):
+    id: int
+    owner_id: int
+    name: str
+    status: JobStatusName
+    priority: int
+    spec: dict[str, Any]
+    dataset_id: int | None
+    dataset_version_id: int | None
+    executor: str
+    exit_code: int | None
+    error: dict[str, Any] | None = Field(
+        description="Why it failed or was cancelled: code, message, suggestion."
+    )
+    progress: float | None = Field(description="0..1 fraction of the training steps done.")
+    last_event_seq: int
+    created_at: datetime
+    updated_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobPublic]
+    total: int
+    page: int
+    page_size: int
+
+
+class JobEventPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    type: str
+    ts: float = Field(description="Unix time the engine produced the event.")
+
+
+class JobEvents(BaseModel):
+    items: list[JobEventPublic]
+    last_seq: int = Field(description="Pass as `after` to get the next events.")
+
+
+class MetricPoint(BaseModel):
+    step: int
+    loss: float | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    epoch: float | None = None
+    tokens_per_s: float | None = None
+    progress: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float | None = None
+
+
+class EvalPoint(BaseModel):
+    step: int
+    eval_loss: float | None = None
+
+
+class JobMetrics(BaseModel):
+    total: int = Field(description="Training metric points recorded (before downsampling).")
+    points: list[MetricPoint]
+    eval: list[EvalPoint]
+
+
+class JobLogs(BaseModel):
+    lines: list[str]
+
+
+class QueueItem(BaseModel):
+    position: int = Field(description="1-based place in the whole queue (admission order).")
+    job: JobPublic
+
+
+class QueueView(BaseModel):
+    queued: list[QueueItem]
+    active: list[JobPublic] = Field(description="Jobs starting, running or stopping.")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -229,3 +230,63 @@ class DatasetUploadChunk(Base):
     upload_id: Mapped[str] = mapped_column(ForeignKey("dataset_uploads.id", ondelete="CASCADE"), index=True)
     start: Mapped[int] = mapped_column(BigInteger)
     end: Mapped[int] = mapped_column(BigInteger)
+
+
+JOB_STATUS_VALUES = ("draft", "queued", "starting", "running", "stopping", "succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """A training job: its spec, the dataset version it pins, and where its engine process is.
+
+    `status` changes only through `loraforge.services.job_states.transition`. The run directory is
+    `<data_dir>/runs/<id>/` (kept in `run_dir` once known, so a restarted server finds the run).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUS_VALUES!r}", name="status_valid"),
+        Index("ix_jobs_queue", "status", "priority", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The spec as the user wrote it (dataset = a LoRAForge dataset id); engine_spec = what the engine got.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    engine_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None, index=True
+    )
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
+    )
+    executor: Mapped[str] = mapped_column(String(16), default="local")
+    run_dir: Mapped[str | None] = mapped_column(Text, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    pid_started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class JobEvent(Base):
+    """One engine event of a job, with the engine's per-run sequence number."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

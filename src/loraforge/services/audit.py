@@ -39,6 +39,11 @@ class AuditAction(StrEnum):
     dataset_version_created = "dataset.version_created"
     dataset_preprocessed = "dataset.preprocessed"
     dataset_rolled_back = "dataset.rolled_back"
+    job_created = "job.created"
+    job_started = "job.started"
+    job_stopped = "job.stopped"
+    job_cancelled = "job.cancelled"
+    job_deleted = "job.deleted"
 
 
 def record(

@@ -68,11 +68,10 @@ _COPY_BLOCK = 1024 * 1024
 
 
 def dataset_in_use(session: Session, *, dataset_id: int) -> bool:
-    """Whether a queued or running job uses the dataset (delete refuses then).
+    """Whether a queued, starting, running or stopping job pins the dataset (delete refuses then)."""
+    from loraforge.services.jobs import dataset_in_use as pinned_by_a_job  # jobs imports this module
 
-    Jobs do not exist yet, so nothing uses a dataset; the jobs issue replaces this check.
-    """
-    return False
+    return pinned_by_a_job(session, dataset_id=dataset_id)
 
 
 # ---- errors and files ------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from fastapi import APIRouter
 
 from loraforge.api.errors import ERROR_RESPONSES
-from loraforge.api.routes import admin, auth, datasets, health
+from loraforge.api.routes import admin, auth, datasets, health, jobs
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(datasets.router)
+api_router.include_router(jobs.router)
 
 __all__ = ["api_router"]

@@ -1,0 +1,71 @@
+"""Helpers for the job API tests: a sample dataset, specs, waiting for a status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from api_helpers import Account
+from fastapi.testclient import TestClient
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def sample_dataset(client: TestClient, account: Account) -> dict[str, Any]:
+    """The project's demo SFT dataset, imported for `account` (POST /api/datasets/samples/forge-demo)."""
+    response = client.post("/api/datasets/samples/forge-demo", headers=account.headers)
+    assert response.status_code == 201, response.text
+    dataset: dict[str, Any] = response.json()["dataset"]
+    return dataset
+
+
+def tiny_spec(dataset_id: int, **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model_name_or_path": "demo-tiny",
+        "stage": "sft",
+        "finetuning_type": "lora",
+        "dataset": dataset_id,
+        "max_steps": 4,
+        "logging_steps": 1,
+        "cutoff_len": 128,
+        "per_device_train_batch_size": 2,
+        "save_strategy": "no",
+        "save_every_minutes": None,
+    }
+    spec.update(overrides)
+    return spec
+
+
+def create_job(
+    client: TestClient, account: Account, spec: dict[str, Any], *, start: bool = False, name: str = "job"
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/jobs", json={"name": name, "spec": spec, "start": start}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def get_job(client: TestClient, account: Account, job_id: int) -> dict[str, Any]:
+    response = client.get(f"/api/jobs/{job_id}", headers=account.headers)
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def wait_for(
+    client: TestClient, account: Account, job_id: int, statuses: set[str], timeout: float = 90.0
+) -> dict[str, Any]:
+    """Poll the job until its status is one of `statuses` (fails early on an unexpected final one)."""
+    deadline = time.monotonic() + timeout
+    job = get_job(client, account, job_id)
+    while time.monotonic() < deadline:
+        job = get_job(client, account, job_id)
+        if job["status"] in statuses:
+            return job
+        if job["status"] in FINAL:
+            logs = client.get(f"/api/jobs/{job_id}/logs", headers=account.headers).json()
+            raise AssertionError(f"job ended {job['status']}, expected {statuses}: {job['error']} {logs}")
+        time.sleep(0.1)
+    raise AssertionError(f"job still {job['status']} after {timeout}s, expected {statuses}")

@@ -1,0 +1,85 @@
+"""The job state machine, as a table: every (from, to) pair is either allowed or refused."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from loraforge.db.models import Job, User
+from loraforge.db.session import Database
+from loraforge.services.job_states import (
+    ALLOWED,
+    InvalidTransition,
+    JobStatus,
+    StaleJobState,
+    check,
+    transition,
+)
+
+S = JobStatus
+EXPECTED_ALLOWED = {
+    (S.draft, S.queued),
+    (S.queued, S.starting),
+    (S.queued, S.cancelled),
+    (S.starting, S.running),
+    (S.starting, S.stopping),
+    (S.starting, S.succeeded),
+    (S.starting, S.failed),
+    (S.starting, S.cancelled),
+    (S.running, S.stopping),
+    (S.running, S.succeeded),
+    (S.running, S.failed),
+    (S.running, S.cancelled),
+    (S.stopping, S.succeeded),
+    (S.stopping, S.failed),
+    (S.stopping, S.cancelled),
+}
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(S, S)))
+def test_transition_table(current: JobStatus, target: JobStatus) -> None:
+    if (current, target) in EXPECTED_ALLOWED:
+        check(current, target)
+    else:
+        with pytest.raises(InvalidTransition):
+            check(current, target)
+
+
+def test_the_table_names_every_status_and_final_states_are_final() -> None:
+    assert set(ALLOWED) == set(S)
+    for final in (S.succeeded, S.failed, S.cancelled):
+        assert ALLOWED[final] == frozenset()
+
+
+def _job(database: Database) -> int:
+    with database.session() as session:
+        user = User(username="u", email="u@example.com", password_hash="x", role="researcher")
+        session.add(user)
+        session.flush()
+        job = Job(owner_id=user.id, name="j", status="draft", spec={}, executor="local")
+        session.add(job)
+        session.commit()
+        return job.id
+
+
+def test_transition_sets_timestamps_and_refuses_a_stale_status(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        job_id = _job(database)
+        with database.session() as first, database.session() as second:
+            a = first.get(Job, job_id)
+            b = second.get(Job, job_id)
+            assert a is not None and b is not None
+            transition(first, a, S.queued)
+            first.commit()
+            assert a.queued_at is not None
+            # `b` still believes the job is a draft: the conditional update finds nothing to change.
+            with pytest.raises(StaleJobState):
+                transition(second, b, S.queued)
+        with database.session() as session:
+            stored = session.scalars(select(Job)).one()
+            assert stored.status == "queued" and stored.queued_at is not None
+    finally:
+        database.dispose()
