@@ -7,3 +7,6 @@ test:
 	bash scripts/test.sh
 setup:
 	bash scripts/setup.sh
+# Our engine vs LLaMA-Factory and TRL, interleaved medians (needs ../shared/peer-bench/setup.sh first)
+bench-peers:
+	bash bench/peers/compare_all.sh small 3

@@ -76,7 +76,19 @@ def main() -> None:
     model = cached_demo_model(REPO / ".cache" / "demo-models", arch="llama", size="small")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        padded = run(model, work, "padded", args.steps, args.max_samples, packing=False)
+        # "padded" is issue 3's baseline: right-padded batches, full logits (issue 7's speed
+        # switches off). "padding_free" is the default unpacked path since issue 7.
+        padded = run(
+            model,
+            work,
+            "padded",
+            args.steps,
+            args.max_samples,
+            packing=False,
+            padding_free=False,
+            sparse_lm_head=False,
+        )
+        free = run(model, work, "padding_free", args.steps, args.max_samples, packing=False)
         packed = run(model, work, "packed", args.steps, args.max_samples, packing=True)
         neat = run(model, work, "neat", args.steps, args.max_samples, neat_packing=True)
     print(
@@ -87,10 +99,12 @@ def main() -> None:
                 "steps": args.steps,
                 "nproc": os.cpu_count(),
                 "padded": padded,
+                "padding_free": free,
                 "packing": packed,
                 "neat_packing": neat,
                 "speedup_packing": round(packed["tokens_per_s"] / padded["tokens_per_s"], 2),
                 "speedup_neat_packing": round(neat["tokens_per_s"] / padded["tokens_per_s"], 2),
+                "speedup_padding_free": round(free["tokens_per_s"] / padded["tokens_per_s"], 2),
             }
         )
     )

@@ -10,6 +10,7 @@ ROOT="${PEERBENCH_ROOT:-/tmp/peerbench}"
 HARNESS="${PEERBENCH_DIR:-$REPO/../shared/peer-bench}"
 MODEL="${1:-small}"
 STEPS="${2:-100}"
+shift $(( $# >= 2 ? 2 : $# ))
 MODEL_DIR="$ROOT/models/llama-$MODEL"
 LF_RUN="${LF_RUN:-}"
 if [ -z "$LF_RUN" ]; then

@@ -66,8 +66,10 @@ class EngineCallback(TrainerCallback):
         n_params: int = 0,
         is_world_zero: bool = True,
         world_size: int = 1,
+        final_checkpoint: bool = True,
     ) -> None:
         self.world_size = world_size
+        self.final_checkpoint = final_checkpoint
         self.writer = writer
         self.cancel = cancel
         self.save_every_s = save_every_minutes * 60 if save_every_minutes else None
@@ -109,6 +111,12 @@ class EngineCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         now = time.monotonic()
+        if not self.final_checkpoint and state.global_step >= state.max_steps:
+            # transformers saves a full checkpoint (optimizer, RNG, ...) at the last step whenever
+            # save_strategy is "steps" - which run.py uses even for the spec's "no", so that time-
+            # based and SIGTERM saves work. With "no" that checkpoint is pure cost: output/ is the
+            # result. Time-based and cancel saves below still apply.
+            control.should_save = False
         if self._cancel_requested(args):
             # Finish the step we are in, save it, stop; run.py then emits `cancelled`.
             self.cancelled_at = state.global_step

@@ -261,6 +261,7 @@ def _run(
         n_params=total,
         is_world_zero=rank == 0,
         world_size=world,
+        final_checkpoint=spec.save_strategy != "no",
     )
     kwargs = _train_kwargs(
         spec, run_dir, precision, device, has_eval=data.eval_dataset is not None, world=world

@@ -271,6 +271,20 @@ class JobSpec(BaseModel):
     )
     enable_liger_kernel: bool = Field(False, description="Use Liger fused kernels when installed (CUDA).")
     torch_compile: bool = Field(False, description="Compile the model with torch.compile.")
+    padding_free: bool = Field(
+        True,
+        description="sft/pt: feed each batch as one concatenated row with no padding and attention "
+        "restricted to each example (each pack with LF `packing`) by variable-length attention; "
+        "positions restart per example, so the per-example loss equals the padded batch's. Same rows "
+        "per step as with padding. Falls back to padded batches for models without transformers' "
+        "attention interface.",
+    )
+    sparse_lm_head: bool = Field(
+        True,
+        description="sft/pt: compute LM-head logits and the cross-entropy only at positions whose next token "
+        "has a label (prompt and padding positions cannot change the loss), instead of full-vocabulary "
+        "logits for every position. Exact; off for models that reshape their logits.",
+    )
     pad_to_multiple_of: int | None = Field(
         None, ge=1, description="Round padded batch lengths up to a multiple (tensor-core friendly on GPU)."
     )

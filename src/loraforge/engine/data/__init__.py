@@ -4,7 +4,7 @@ The seam the runtime uses is `prepare_data(spec, tokenizer) -> PreparedData` and
 Importing this package does not import torch (collators import it when called).
 """
 
-from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator
+from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator, PaddingFreeCollator
 from loraforge.engine.data.dataset import LengthGroupedBatchSampler, TokenizedDataset
 from loraforge.engine.data.prepare import (
     DataError,
@@ -31,6 +31,7 @@ __all__ = [
     "NeatPackingCollator",
     "NoValidRowsError",
     "PaddedCollator",
+    "PaddingFreeCollator",
     "PreparedData",
     "RowProblem",
     "TokenizedDataset",

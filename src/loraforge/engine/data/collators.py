@@ -77,3 +77,48 @@ class NeatPackingCollator:
             if k < width:
                 position_ids[i, k:] = torch.arange(width - k, dtype=torch.long)
         return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "use_cache": False}
+
+
+@dataclass
+class PaddingFreeCollator:
+    """The whole batch as ONE row without padding, for variable-length attention (speed.py).
+
+    Rows are concatenated; `position_ids` restart at 0 at every segment start - each example of an
+    unpacked batch, each example of a neat pack (its own restarting positions), or each LF-style
+    pack (continuous positions inside it) - and `cu_seq_lens_q/k` / `max_length_q/k` give the
+    segment boundaries, which is what flash-attention's varlen kernels and our CPU attention read.
+    The label at each segment start becomes -100: in a padded batch that token is never a target
+    (the shift drops it), while here the previous segment's last token would otherwise predict it.
+    So the per-example loss, the label count (num_items_in_batch) and the non-padding token count
+    equal those of the padded batch with the same rows.
+    """
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        ids = np.concatenate([np.asarray(f["input_ids"], dtype=np.int64) for f in features])
+        labels = np.concatenate([np.asarray(f["labels"], dtype=np.int64) for f in features])
+        if "position_ids" in features[0]:
+            pos = np.concatenate([np.asarray(f["position_ids"], dtype=np.int64) for f in features])
+        else:
+            pos = np.concatenate([np.arange(len(f["input_ids"]), dtype=np.int64) for f in features])
+        starts = np.flatnonzero(pos == 0)
+        if starts.size == 0 or starts[0] != 0:  # defensive: a row must open a segment
+            starts = np.concatenate([[0], starts])
+        labels[starts] = IGNORE_INDEX
+        cu = np.append(starts, len(ids)).astype(np.int32)
+        longest = int(np.diff(cu).max()) if len(cu) > 1 else 0
+        cu_t = torch.from_numpy(cu)
+        return {
+            "input_ids": torch.from_numpy(ids).unsqueeze(0),
+            "labels": torch.from_numpy(labels).unsqueeze(0),
+            "position_ids": torch.from_numpy(pos).unsqueeze(0),
+            "cu_seq_lens_q": cu_t,
+            "cu_seq_lens_k": cu_t,
+            "max_length_q": longest,
+            "max_length_k": longest,
+            "use_cache": False,
+        }

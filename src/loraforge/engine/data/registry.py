@@ -66,6 +66,8 @@ class DatasetAttr:
     def column(self, key: str) -> str | None:
         if key in self.columns:
             return self.columns[key]
+        if self.formatting == "openai" and key == "messages":
+            return "messages"  # OpenAI chat rows keep their turns under `messages`, not sharegpt's key
         defaults = SHAREGPT_COLUMNS if self.formatting in ("sharegpt", "openai") else ALPACA_COLUMNS
         return defaults.get(key)
 

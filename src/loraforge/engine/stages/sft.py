@@ -3,6 +3,11 @@
 Not TRL's SFTTrainer: TRL 1.16 always swaps in a chunked LM-head loss that is ~2x slower on CPU
 and uses more memory. The model's own causal-LM loss (mean over label tokens, with
 `num_items_in_batch` under gradient accumulation) is the same mathematics LLaMA-Factory uses.
+
+Two exact speed switches (engine/speed.py) act here: `padding_free` replaces the padded collator
+by one concatenated row with variable-length attention, and `sparse_lm_head` evaluates the output
+layer only where a label exists. Batches are still drawn by the Trainer's seeded random sampler
+(or the length-grouped one), so the rows of each step are the rows LLaMA-Factory draws.
 """
 
 from __future__ import annotations
@@ -17,11 +22,28 @@ NEEDS_CHAT_TEMPLATE = True
 def build_trainer(ctx: StageContext) -> Any:
     from transformers import Trainer, TrainingArguments
 
+    from loraforge.engine import speed
+    from loraforge.engine.data import PaddingFreeCollator
+
     data = ctx.data
+    spec = ctx.spec
+    collator = data.collator
+    previous_attn: str | None = None
+    if getattr(spec, "padding_free", False) and collator is not None:
+        previous_attn = speed.enable_padding_free(ctx.model)
+        if previous_attn is not None:
+            collator = PaddingFreeCollator(collator.pad_token_id)
+    head: speed.LabelOnlyHead | None = None
+    if getattr(spec, "sparse_lm_head", False):
+        try:
+            head = speed.LabelOnlyHead(ctx.model)
+        except (ValueError, AttributeError, NotImplementedError):
+            head = None  # no separable output layer: the model's own loss
 
     class EngineTrainer(Trainer):
-        """Only change: when the data layer provides a batch sampler (length-grouped batches),
-        the train DataLoader uses it instead of the Trainer's random sampler."""
+        """Changes to the stock Trainer: the data layer's batch sampler when it has one
+        (length-grouped batches), the label-only loss, and the original attention restored
+        before anything is saved."""
 
         def get_train_dataloader(self) -> Any:
             sampler = data.batch_sampler(self._train_batch_size) if hasattr(data, "batch_sampler") else None
@@ -38,13 +60,41 @@ def build_trainer(ctx: StageContext) -> Any:
             )
             return self.accelerator.prepare(loader)
 
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if head is None or return_outputs or not model.training or "labels" not in inputs:
+                return super().compute_loss(
+                    model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+                )
+            if not self.model_accepts_loss_kwargs:
+                num_items_in_batch = None  # the stock path then means per batch and divides by GA
+            loss, _ = speed.label_only_loss(model, head, inputs, num_items_in_batch)
+            # Same multi-process scaling as Trainer.compute_loss (DDP averages gradients).
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes
+            return loss
+
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            # A full model's config.json must name a standard attention, not our training-only one.
+            speed.restore_attention(self.model, previous_attn)
+            try:
+                super()._save(output_dir, state_dict)
+            finally:
+                if previous_attn is not None and collator is not data.collator:
+                    speed.enable_padding_free(self.model)
+
     args = TrainingArguments(**ctx.train_kwargs)
     return EngineTrainer(
         model=ctx.model,
         args=args,
         train_dataset=data.train_dataset,
         eval_dataset=data.eval_dataset,
-        data_collator=data.collator,
+        data_collator=collator,
         processing_class=ctx.tokenizer,
         callbacks=ctx.callbacks,
     )
