@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from api_helpers import assert_error
@@ -65,12 +64,10 @@ def test_remove_stopwords_english_and_chinese(api, alice):
     assert (row["prompt"][0]["content"], row["response"][0]["content"]) == ("cat", "我们")
 
 
-def test_tokenize_with_a_local_tokenizer(api, alice, settings):
-    source = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-tiny" / "tokenizer.json"
-    if not source.exists():
-        pytest.skip("no demo model tokenizer in this checkout")
+def test_tokenize_with_a_local_tokenizer(api, alice, settings, demo_model_cache):
+    # A real copy, not a link: the server only reads tokenizers that live inside its data dir.
     (settings.data_dir / "models" / "demo-tiny").mkdir(parents=True)
-    shutil.copy(source, settings.data_dir / "models" / "demo-tiny" / "tokenizer.json")
+    shutil.copy(demo_model_cache / "tokenizer.json", settings.data_dir / "models" / "demo-tiny")
     dataset = _make(api, alice, ALPACA_ROWS[:3])
     result = _process(api, alice, dataset, {"tokenize": True, "tokenizer": "demo-tiny"})
     assert result["report"]["tokens"] > 0

@@ -29,7 +29,7 @@ def lf_data_dir() -> Path:
     """LLaMA-Factory's demo datasets with their dataset_info.json (read-only, shared)."""
     path = (REPO / ".." / "shared" / "datasets" / "llamafactory").resolve()
     if not (path / "dataset_info.json").exists():
-        pytest.skip(f"LLaMA-Factory sample data not found at {path}")
+        pytest.fail(f"LLaMA-Factory sample data not found at {path}")
     return path
 
 
