@@ -27,7 +27,7 @@ export default defineConfig({
   },
   server: {
     // `npm run dev` against `loraforge serve` on the default port.
-    proxy: { '/api': 'http://127.0.0.1:8000' },
+    proxy: { '/api': 'http://127.0.0.1:8000', '/ws': { target: 'ws://127.0.0.1:8000', ws: true } },
   },
   test: {
     environment: 'happy-dom',

@@ -3,7 +3,7 @@
  * entry here; entries whose route is not registered are dropped, so the menu never links to a
  * page that does not exist.
  */
-import { DataBoard, Document, Files, Setting, User, UserFilled } from '@element-plus/icons-vue'
+import { DataBoard, Document, Files, Histogram, Setting, User, UserFilled } from '@element-plus/icons-vue'
 import type { Component } from 'vue'
 
 import type { Role } from '@/api/client'
@@ -33,6 +33,7 @@ export const NAV_SECTIONS: readonly NavSection[] = [
     items: [
       { routeName: 'dashboard', labelKey: 'nav.dashboard', icon: DataBoard, testId: 'nav-dashboard' },
       { routeName: 'datasets', labelKey: 'nav.datasets', icon: Files, testId: 'nav-datasets' },
+      { routeName: 'jobs', labelKey: 'nav.jobs', icon: Histogram, testId: 'nav-jobs' },
     ],
   },
   {

@@ -24,11 +24,14 @@ from loraforge.api.middleware import (
 )
 from loraforge.api.routes import api_router
 from loraforge.api.routes.datasets import upload_body_limits
+from loraforge.api.routes.ws import router as ws_router
 from loraforge.api.spa import SpaFiles
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
+from loraforge.executors import make_executor
 from loraforge.services.bootstrap import ensure_first_admin
 from loraforge.services.errors import ServiceError
+from loraforge.services.event_hub import EventHub
 from loraforge.services.scheduler import Scheduler
 from loraforge.settings import Settings, get_settings
 
@@ -72,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production_safety()
     settings.configure_password_hashing()
     database = Database(settings.sqlalchemy_url)
-    scheduler = Scheduler(settings, database)
+    hub = EventHub()
+    scheduler = Scheduler(settings, database, make_executor(settings), hub=hub)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.scheduler = scheduler
+    app.state.hub = hub
     app.state.spa = SpaFiles(settings.resolved_web_dist_dir)
     # A registry per app: tests build many apps in one process, and the default global registry
     # refuses a second metric of the same name.
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
+    app.include_router(ws_router)  # /ws/...: WebSockets authenticate inside the handler
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

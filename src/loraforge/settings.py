@@ -10,7 +10,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -179,6 +179,46 @@ class Settings(BaseSettings):
         default=180.0,
         gt=0.0,
         description="After a graceful stop (SIGTERM), kill the engine's process group if it is still alive.",
+    )
+
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where engine processes run: `local` subprocesses or a Ray cluster (`ray_address`).",
+    )
+    ray_address: str = Field(
+        default="",
+        description="Ray Jobs API address (the dashboard, e.g. `http://127.0.0.1:8265`) for `executor=ray`.",
+    )
+    gpu_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs the local executor may hand out (default: as many as NVML reports; 0 without one).",
+    )
+    event_poll_seconds: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=5.0,
+        description="How often running jobs' event files are read for live streaming, in seconds.",
+    )
+    ws_heartbeat_seconds: float = Field(
+        default=15.0, gt=0.0, description="Idle WebSocket connections get a heartbeat message this often."
+    )
+    retention_days: float = Field(
+        default=7.0,
+        ge=0.0,
+        description=(
+            "Checkpoints and outputs of finished jobs are removed after this many days unless the job is "
+            "pinned or a registered model needs them (0: keep forever)."
+        ),
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0.0, description="How often the retention sweep runs, in seconds."
+    )
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts to deliver one notification to a user's webhook."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0.0, le=60.0, description="Timeout of one webhook POST, in seconds."
     )
 
     _generated_signing_key: str | None = PrivateAttr(default=None)

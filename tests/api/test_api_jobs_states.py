@@ -35,6 +35,9 @@ EXPECTED_ALLOWED = {
     (S.stopping, S.succeeded),
     (S.stopping, S.failed),
     (S.stopping, S.cancelled),
+    # resume: the same job goes back to the queue
+    (S.failed, S.queued),
+    (S.cancelled, S.queued),
 }
 
 
@@ -47,10 +50,11 @@ def test_transition_table(current: JobStatus, target: JobStatus) -> None:
             check(current, target)
 
 
-def test_the_table_names_every_status_and_final_states_are_final() -> None:
+def test_the_table_names_every_status_and_final_states_only_resume() -> None:
     assert set(ALLOWED) == set(S)
-    for final in (S.succeeded, S.failed, S.cancelled):
-        assert ALLOWED[final] == frozenset()
+    assert ALLOWED[S.succeeded] == frozenset()
+    for final in (S.failed, S.cancelled):
+        assert ALLOWED[final] == frozenset({S.queued})
 
 
 def _job(database: Database) -> int:

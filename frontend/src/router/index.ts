@@ -54,6 +54,30 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.datasets', navRoute: 'datasets' },
       },
       {
+        path: 'jobs',
+        name: 'jobs',
+        component: () => import('@/views/jobs/JobsView.vue'),
+        meta: { titleKey: 'nav.jobs' },
+      },
+      {
+        path: 'jobs/new',
+        name: 'job-new',
+        component: () => import('@/views/jobs/JobNewView.vue'),
+        meta: { titleKey: 'nav.jobs', navRoute: 'jobs' },
+      },
+      {
+        path: 'jobs/compare',
+        name: 'jobs-compare',
+        component: () => import('@/views/jobs/JobsCompareView.vue'),
+        meta: { titleKey: 'nav.jobs', navRoute: 'jobs' },
+      },
+      {
+        path: 'jobs/:id(\\d+)',
+        name: 'job-detail',
+        component: () => import('@/views/jobs/JobDetailView.vue'),
+        meta: { titleKey: 'nav.jobs', navRoute: 'jobs' },
+      },
+      {
         path: 'profile',
         name: 'profile',
         component: () => import('@/views/ProfileView.vue'),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -55,6 +56,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Where job notifications are POSTed as JSON (optional; retried; see services.notifications).
+    webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
 
     api_keys: Mapped[list[ApiKey]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -276,6 +279,57 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Retention: a pinned job's files are never removed automatically; files_removed_at says they were.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    files_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Executors other than local identify a run by their own id (Ray: the submission id).
+    external_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    devices: Mapped[list[int] | None] = mapped_column(JSON, default=None)  # GPU indices handed out
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # +1 per resume
+    resume_from: Mapped[str | None] = mapped_column(String(200), default=None)  # checkpoint folder name
+
+
+class JobTemplate(Base):
+    """A saved job spec: private to its owner or shared with everyone (read-only for others)."""
+
+    __tablename__ = "job_templates"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """Something a user should hear about (a job started, succeeded, failed, was cancelled).
+
+    Shown in the UI (REST + the per-user WebSocket) and, when the user set a webhook URL, POSTed
+    there: webhook_status pending -> delivered | failed, retried with backoff until webhook_next_at.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_webhook", "webhook_status", "webhook_next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    kind: Mapped[str] = mapped_column(String(32))  # job.started | job.succeeded | job.failed | job.cancelled
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    webhook_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    webhook_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class JobEvent(Base):

@@ -19,6 +19,7 @@ class ProcessRef:
 
     pid: int
     started_at: float  # the process's start time (psutil create_time), seconds since the epoch
+    external_id: str | None = None  # the executor's own id where it has one (Ray: submission id)
 
 
 @dataclass(frozen=True)

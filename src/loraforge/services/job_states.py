@@ -5,6 +5,7 @@
                 │            │           ▼
                 │            └──────▶ stopping ──▶ cancelled (graceful: checkpoint first)
                 └──▶ cancelled (and from starting / running / stopping: immediate)
+    failed / cancelled ──resume──▶ queued (same job, from a checkpoint)
 
 `transition` checks the table and writes the change as a conditional UPDATE (`WHERE status = <the
 status read>`), so the scheduler thread and a request can never both move a job from one state: the
@@ -23,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from loraforge.db.base import utcnow
 from loraforge.db.models import Job
+from loraforge.services import notifications
 from loraforge.services.errors import Conflict
 
 
@@ -45,8 +47,10 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.running: frozenset({S.stopping, S.succeeded, S.failed, S.cancelled}),
     S.stopping: frozenset({S.succeeded, S.failed, S.cancelled}),
     S.succeeded: frozenset(),
-    S.failed: frozenset(),
-    S.cancelled: frozenset(),
+    # Resume only (services.jobs.resume_job): the same job goes back to the queue and continues
+    # from a checkpoint, so its curve and events continue at the same global step and seq.
+    S.failed: frozenset({S.queued}),
+    S.cancelled: frozenset({S.queued}),
 }
 FINAL: frozenset[JobStatus] = frozenset({S.succeeded, S.failed, S.cancelled})
 ACTIVE: frozenset[JobStatus] = frozenset({S.starting, S.running, S.stopping})  # a process may exist
@@ -101,3 +105,4 @@ def transition(
         raise StaleJobState("the job changed state meanwhile; reload it and try again")
     for key, value in values.items():
         set_committed_value(job, key, value)  # already written; no second UPDATE on flush
+    notifications.job_status_changed(session, job, current, target)

@@ -156,6 +156,8 @@ def queue(session: Session, *, actor: User) -> tuple[list[QueueEntry], list[Job]
 
 def start_job(session: Session, *, actor: User, job_id: int, ip: str | None) -> Job:
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
+    if job.status != JobStatus.draft.value:  # failed/cancelled -> queued is resume's, not start's
+        raise Conflict(f"a {job.status} job cannot be started; resume or clone it", code="invalid_transition")
     transition(session, job, JobStatus.queued)
     audit.record(
         session, action=AuditAction.job_started, actor=actor, target_type="job", target_id=job.id, ip=ip
@@ -164,10 +166,13 @@ def start_job(session: Session, *, actor: User, job_id: int, ip: str | None) -> 
     return job
 
 
-def _ref(job: Job) -> ProcessRef | None:
-    if job.pid is None or job.pid_started_at is None:
+def process_ref(job: Job) -> ProcessRef | None:
+    """How the job's executor finds its process again; None while nothing was launched."""
+    if job.external_id is not None:
+        return ProcessRef(pid=job.pid or 0, started_at=job.pid_started_at or 0.0, external_id=job.external_id)
+    if job.pid is None:
         return None
-    return ProcessRef(pid=job.pid, started_at=job.pid_started_at)
+    return ProcessRef(pid=job.pid, started_at=job.pid_started_at or 0.0)
 
 
 def stop_job(session: Session, *, executor: Executor, actor: User, job_id: int, ip: str | None) -> Job:
@@ -189,7 +194,7 @@ def stop_job(session: Session, *, executor: Executor, actor: User, job_id: int, 
         session, action=AuditAction.job_stopped, actor=actor, target_type="job", target_id=job.id, ip=ip
     )
     session.commit()
-    ref = _ref(job)
+    ref = process_ref(job)
     if ref is not None and job.status == JobStatus.stopping.value:
         executor.stop(ref)
     return job
@@ -206,7 +211,7 @@ def cancel_job(session: Session, *, executor: Executor, actor: User, job_id: int
         session, action=AuditAction.job_cancelled, actor=actor, target_type="job", target_id=job.id, ip=ip
     )
     session.commit()
-    ref = _ref(job)
+    ref = process_ref(job)
     if ref is not None:
         executor.cancel(ref)
     return job

@@ -36,8 +36,9 @@ from loraforge.engine.failures import classify_exit
 from loraforge.executors.base import Executor, ProcessRef
 from loraforge.executors.local import LocalExecutor
 from loraforge.services import job_specs
+from loraforge.services.event_hub import EventHub
 from loraforge.services.job_states import ACTIVE, JobStatus, StaleJobState, transition
-from loraforge.services.jobs import log_tail, run_dir_of
+from loraforge.services.jobs import log_tail, process_ref, run_dir_of
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.scheduler")
@@ -55,10 +56,18 @@ def _has_gpu() -> bool:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, database: Database, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        executor: Executor | None = None,
+        *,
+        hub: EventHub | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
         self.executor: Executor = executor or LocalExecutor()
+        self.hub = hub or EventHub()  # live fan-out to WebSocket subscribers (publish after commit)
         self._offsets: dict[int, int] = {}  # job id -> bytes of events.jsonl already read
         self._exiting: dict[int, ProcessRef] = {}  # finished jobs whose process is still exiting
         self._wake: asyncio.Event | None = None
@@ -142,7 +151,7 @@ class Scheduler:
         return events
 
     def _watch_one(self, session: Session, job: Job) -> None:
-        ref = ProcessRef(job.pid, job.pid_started_at or 0.0) if job.pid is not None else None
+        ref = process_ref(job)
         # Liveness first, events second: whatever the process wrote before it died is read below.
         state = self.executor.state(ref) if ref is not None else None
         events = self._read_new_events(job)
@@ -289,6 +298,7 @@ class Scheduler:
             return
         session.refresh(job)
         job.pid, job.pid_started_at, job.engine_spec = ref.pid, ref.started_at, spec
+        job.external_id = ref.external_id
         session.commit()
         # A stop or cancel may have arrived while launching (the job had no PID to signal yet).
         if job.status == JobStatus.stopping.value:

@@ -1,5 +1,10 @@
+import jobPage from './jobPage.en'
+import jobs from './jobs.en'
+
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
+  jobs,
+  jobPage,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',
@@ -31,6 +36,7 @@ const en = {
     workspace: 'Workspace',
     dashboard: 'Dashboard',
     datasets: 'Datasets',
+    jobs: 'Jobs',
     account: 'Account',
     profile: 'Profile',
     administration: 'Administration',

@@ -1,7 +1,11 @@
 import type { MessageSchema } from './en'
+import jobPage from './jobPage.zh-CN'
+import jobs from './jobs.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
+  jobs,
+  jobPage,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',
@@ -33,6 +37,7 @@ const zhCN: MessageSchema = {
     workspace: '工作台',
     dashboard: '仪表盘',
     datasets: '数据集',
+    jobs: '训练任务',
     account: '账户',
     profile: '个人资料',
     administration: '系统管理',

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from loraforge.api.errors import ERROR_RESPONSES
-from loraforge.api.routes import admin, auth, datasets, health, jobs
+from loraforge.api.routes import admin, auth, datasets, health, jobs, notifications, retention, templates
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
@@ -11,5 +11,8 @@ api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(datasets.router)
 api_router.include_router(jobs.router)
+api_router.include_router(templates.router)
+api_router.include_router(notifications.router)
+api_router.include_router(retention.router)
 
 __all__ = ["api_router"]

@@ -1,0 +1,7 @@
+import type { JobsMessages } from './jobs.en'
+
+const jobs: JobsMessages = {
+  title: '训练任务',
+}
+
+export default jobs
