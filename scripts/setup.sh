@@ -49,11 +49,13 @@ fi
 # --- Python ------------------------------------------------------------------------------
 [ -x .venv/bin/python ] || { log "creating .venv"; "$PY" -m venv .venv; }
 EXTRAS="ml"
-[ "$WITH_TEST" -eq 1 ] && EXTRAS="ml,dev"
+# The tests run the Ray executor against a real head; a server configured for Ray needs the client.
+[ "${LORAFORGE_EXECUTOR:-local}" = "ray" ] && EXTRAS="ml,ray"
+[ "$WITH_TEST" -eq 1 ] && EXTRAS="ml,dev,ray"
 PY_STAMP=".venv/.loraforge-$EXTRAS"
 PY_HASH="$(hash_of pyproject.toml scripts/setup.sh)"
-# A test setup (ml,dev) also satisfies a run setup (ml).
-if [ "$(cat "$PY_STAMP" 2>/dev/null)" != "$PY_HASH" ] && [ "$(cat .venv/.loraforge-ml,dev 2>/dev/null)" != "$PY_HASH" ]; then
+# A test setup (ml,dev,ray) also satisfies a run setup (ml, or ml,ray).
+if [ "$(cat "$PY_STAMP" 2>/dev/null)" != "$PY_HASH" ] && [ "$(cat .venv/.loraforge-ml,dev,ray 2>/dev/null)" != "$PY_HASH" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     log "installing $TORCH_SPEC"

@@ -25,10 +25,12 @@ from loraforge.api.middleware import (
 from loraforge.api.routes import api_router
 from loraforge.api.routes.datasets import upload_body_limits
 from loraforge.api.routes.ws import router as ws_router
+from loraforge.api.routes.ws_notifications import router as ws_notifications_router
 from loraforge.api.spa import SpaFiles
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
 from loraforge.executors import make_executor
+from loraforge.services import background
 from loraforge.services.bootstrap import ensure_first_admin
 from loraforge.services.errors import ServiceError
 from loraforge.services.event_hub import EventHub
@@ -83,9 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(prepare_database, settings, database)
         # The scheduler's loop; engine processes are not children of it and outlive a shutdown.
         task = asyncio.create_task(scheduler.run()) if settings.scheduler_enabled else None
+        # Housekeeping: webhook delivery and the retention sweep (services/background.py).
+        housekeeping = asyncio.create_task(background.run(settings, database, hub))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -117,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
     app.include_router(ws_router)  # /ws/...: WebSockets authenticate inside the handler
+    app.include_router(ws_notifications_router)  # /ws/notifications
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

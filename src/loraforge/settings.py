@@ -220,6 +220,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         default=5.0, gt=0.0, le=60.0, description="Timeout of one webhook POST, in seconds."
     )
+    webhook_backoff_seconds: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=3600.0,
+        description="Wait before the first webhook retry; each further retry waits twice as long (max 1 h).",
+    )
 
     _generated_signing_key: str | None = PrivateAttr(default=None)
 

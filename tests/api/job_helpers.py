@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from api_helpers import Account
 from fastapi.testclient import TestClient
 
+from loraforge.executors.base import ProcessRef, ProcessState
+
 FINAL = {"succeeded", "failed", "cancelled"}
+
+
+HUB_MODEL = "Qwen/Qwen2.5-0.5B"  # never downloaded: RecordingExecutor runs nothing
+
+
+class RecordingExecutor:
+    name = "local"  # admission treats it as the local node (GPU fitting applies)
+
+    def __init__(self) -> None:
+        self.launched: list[int] = []
+        self.env: dict[int, dict[str, str]] = {}
+        self.num_gpus: dict[int, int] = {}
+
+    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0) -> ProcessRef:
+        self.launched.append(job_id)
+        self.env[job_id] = env
+        self.num_gpus[job_id] = num_gpus
+        return ProcessRef(pid=200_000 + job_id, started_at=1.0)
+
+    def stop(self, ref: ProcessRef) -> None: ...
+
+    def cancel(self, ref: ProcessRef) -> None: ...
+
+    def state(self, ref: ProcessRef) -> ProcessState:
+        return ProcessState(alive=True)
 
 
 def sample_dataset(client: TestClient, account: Account) -> dict[str, Any]:

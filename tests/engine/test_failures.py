@@ -59,7 +59,23 @@ def test_oom_found_through_exception_chain(spec) -> None:
 def test_nan_loss(spec) -> None:
     fail = f.classify(f.NanLossError("loss became nan at step 3", step=3), spec)
     assert fail.code == "nan_loss" and "learning_rate from 0.0002 to 2e-05" in (fail.suggestion or "")
-    assert fail.details == {"step": 3}
+    assert fail.details == {"step": 3, "spec_patch": {"learning_rate": 2e-05}}
+
+
+def test_memory_and_qlora_failures_carry_a_spec_patch(spec) -> None:
+    """The suggested fix, machine-readable: a JSON merge patch for the job's spec (null removes a key)."""
+    oom = f.classify(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), {
+        "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2,
+    })  # fmt: skip
+    assert oom.details["spec_patch"] == {
+        "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "gradient_checkpointing": True,
+    }  # fmt: skip
+    host = f.classify(MemoryError(), {"per_device_train_batch_size": 1, "gradient_checkpointing": True,
+                                      "cutoff_len": 2048})  # fmt: skip
+    assert host.details["spec_patch"] == {"cutoff_len": 1024}
+    qlora = f.classify(f.qlora_without_cuda({"quantization_bit": 4}))
+    assert qlora.details["spec_patch"] == {"quantization_bit": None}
+    assert "spec_patch" not in f.classify(ValueError("something else")).details
 
 
 def test_no_valid_rows(spec) -> None:

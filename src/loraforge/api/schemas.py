@@ -517,6 +517,15 @@ class JobPublic(ResponseModel):
     queued_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    attempt: int = Field(default=1, description="1, plus one per resume.")
+    resume_from: str | None = Field(
+        default=None, description="The checkpoint the latest attempt resumed from (a folder name)."
+    )
+    devices: list[int] | None = Field(default=None, description="GPU indices handed to the latest attempt.")
+    pinned: bool = Field(default=False, description="Retention never removes a pinned job's files.")
+    files_removed_at: datetime | None = Field(
+        default=None, description="When retention removed the job's checkpoints and outputs."
+    )
 
 
 class JobPage(BaseModel):

@@ -11,6 +11,12 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+# Sync routes run in AnyIO's thread pool (40 threads) and each holds a session until its response is
+# sent; a smaller pool than that deadlocks under load (requests wait 30 s for a connection held by a
+# request that waits for a thread). Connections are opened lazily, so idle servers hold few.
+_POOL_SIZE = 10
+_MAX_OVERFLOW = 40
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers proceed while one writer commits (the server and CLI share the file);
@@ -34,10 +40,12 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite connections get their pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=_POOL_SIZE, max_overflow=_MAX_OVERFLOW
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=_MAX_OVERFLOW)
 
 
 class Database:

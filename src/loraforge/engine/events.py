@@ -111,12 +111,38 @@ class ErrorEvent(_Event):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class GpuSample(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    index: int = Field(description="The device's NVML index (host numbering, not CUDA_VISIBLE_DEVICES').")
+    util_pct: float | None = None
+    mem_used_mb: float | None = None
+    mem_total_mb: float | None = None
+    temp_c: float | None = None
+
+
+class ResourceEvent(_Event):
+    """A periodic sample of what the run uses (`engine/resources.py`); `gpus` is empty without NVML."""
+
+    type: Literal["resource"] = "resource"
+    cpu_pct: float | None = Field(default=None, description="CPU of the process tree; 100 = one core.")
+    rss_mb: float | None = Field(default=None, description="Resident memory of the process tree.")
+    gpus: list[GpuSample] = Field(default_factory=list)
+
+
 Event = Annotated[
-    StatusEvent | MetricEvent | EvalEvent | CheckpointEvent | ArtifactEvent | LogEvent | ErrorEvent,
+    StatusEvent
+    | MetricEvent
+    | EvalEvent
+    | CheckpointEvent
+    | ArtifactEvent
+    | LogEvent
+    | ErrorEvent
+    | ResourceEvent,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EventType = Literal["status", "metric", "eval", "checkpoint", "artifact", "log", "error"]
+EventType = Literal["status", "metric", "eval", "checkpoint", "artifact", "log", "error", "resource"]
 
 
 def _finite(value: Any) -> Any:
@@ -166,6 +192,9 @@ class EventWriter:
         self._file: IO[str] | None = None
         self._seq = 0
         self._stream_broken = False
+        # After a terminal status nothing periodic may follow: readers stop at the final status, so a
+        # late sample would sit in events.jsonl but never reach the database (a gap at the tail).
+        self._finished = False
         if enabled and run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             path = run_dir / EVENTS_FILE
@@ -180,8 +209,12 @@ class EventWriter:
         if not self.enabled:
             return None
         with self._lock:
+            if self._finished and event_type == "resource":
+                return None
             self._seq += 1
             event = EVENT_ADAPTER.validate_python({"type": event_type, **_finite(data), "seq": self._seq})
+            if isinstance(event, StatusEvent) and event.status in TERMINAL_STATUSES:
+                self._finished = True
             line = encode(event)
             if self._file is not None:
                 self._file.write(line + "\n")

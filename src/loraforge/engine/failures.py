@@ -4,6 +4,10 @@ message and a concrete suggestion computed from the spec.
 Torch-free on purpose: exceptions are recognised by class name and message, so the server can
 also use `classify_exit` on a process that died without saying why (OOM killer, segfault).
 Codes are part of the protocol: the UI and API key help texts on them, so never rename one.
+
+Where the fix is mechanical, `details["spec_patch"]` carries it machine-readably: a JSON merge patch
+(RFC 7386: keys set to these values, a null removes the key) for the job's spec, so a UI can offer
+"new job with the suggested fix" without parsing the English suggestion.
 """
 
 from __future__ import annotations
@@ -96,6 +100,45 @@ def _n_devices(spec: Any) -> int:
     return len(devices) if isinstance(devices, list | tuple) and devices else 1
 
 
+def _memory_patch(spec: Any) -> dict[str, Any]:
+    """The memory fix as spec changes: halve the per-device batch and raise gradient accumulation so
+    the effective batch stays the same, and turn gradient checkpointing on; failing both, halve
+    cutoff_len. Mirrors the first parts of `_memory_suggestion`."""
+    patch: dict[str, Any] = {}
+    bs = int(_get(spec, "per_device_train_batch_size", 0) or 0)
+    ga = int(_get(spec, "gradient_accumulation_steps", 1) or 1)
+    if bs > 1:
+        new_bs = bs // 2
+        patch["per_device_train_batch_size"] = new_bs
+        patch["gradient_accumulation_steps"] = ga * bs // new_bs if bs % new_bs == 0 else ga * 2
+    gc_on = bool(_get(spec, "gradient_checkpointing", False)) and not _get(
+        spec, "disable_gradient_checkpointing", False
+    )
+    if not gc_on:
+        patch["gradient_checkpointing"] = True
+        if _get(spec, "disable_gradient_checkpointing", False):
+            patch["disable_gradient_checkpointing"] = False
+    cutoff = _get(spec, "cutoff_len")
+    if not patch and isinstance(cutoff, int) and cutoff > 256:
+        patch["cutoff_len"] = cutoff // 2
+    return patch
+
+
+def _nan_patch(spec: Any) -> dict[str, Any]:
+    """The NaN fix as spec changes: a tenth of the learning rate, and gradient clipping if off."""
+    patch: dict[str, Any] = {}
+    lr = _get(spec, "learning_rate")
+    if isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0:
+        patch["learning_rate"] = lr / 10
+    if not _get(spec, "max_grad_norm"):
+        patch["max_grad_norm"] = 1.0
+    return patch
+
+
+def _with_patch(details: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    return {**details, "spec_patch": patch} if patch else details
+
+
 def _memory_suggestion(spec: Any, where: str) -> str:
     """'halve per-device batch size from 16 to 8 and double gradient accumulation to keep the
     effective batch at 64; or enable gradient checkpointing; or lower max length from 4096'."""
@@ -163,9 +206,12 @@ def _classify_one(exc: BaseException, spec: Any) -> Failure | None:
 
     if isinstance(exc, EngineError):
         suggestion = exc.suggestion
-        if isinstance(exc, NanLossError) and suggestion is None:
-            suggestion = _nan_suggestion(spec)
-        return Failure(exc.code, exc.message, suggestion, dict(exc.details))
+        carried = dict(exc.details)
+        if isinstance(exc, NanLossError):
+            suggestion = suggestion or _nan_suggestion(spec)
+            if spec is not None and "spec_patch" not in carried:
+                carried = _with_patch(carried, _nan_patch(spec))
+        return Failure(exc.code, exc.message, suggestion, carried)
 
     # Raised by the data layer (engine/data); recognised by name to keep this module import-light.
     if name == "NoValidRowsError":
@@ -190,7 +236,10 @@ def _classify_one(exc: BaseException, spec: Any) -> Failure | None:
 
     if name == "OutOfMemoryError" or "cuda out of memory" in low or "cuda error: out of memory" in low:
         return Failure(
-            CUDA_OOM, "The GPU ran out of memory.", _memory_suggestion(spec, "cuda"), {"error": text[:500]}
+            CUDA_OOM,
+            "The GPU ran out of memory.",
+            _memory_suggestion(spec, "cuda"),
+            _with_patch({"error": text[:500]}, _memory_patch(spec) if spec is not None else {}),
         )
     if (
         isinstance(exc, MemoryError)
@@ -199,7 +248,10 @@ def _classify_one(exc: BaseException, spec: Any) -> Failure | None:
         or ("can't allocate memory" in low and "cpu" in low)
     ):
         return Failure(
-            HOST_OOM, "The machine ran out of RAM.", _memory_suggestion(spec, "host"), {"error": text[:500]}
+            HOST_OOM,
+            "The machine ran out of RAM.",
+            _memory_suggestion(spec, "host"),
+            _with_patch({"error": text[:500]}, _memory_patch(spec) if spec is not None else {}),
         )
 
     if ("chat_template" in low or "chat template" in low) and ("not set" in low or "no chat" in low):
@@ -290,6 +342,7 @@ def qlora_without_cuda(spec: Any) -> QLoRARequiresCUDAError:
         f"QLoRA (quantization_bit: {bits}) needs a CUDA GPU, and none is available on this machine.",
         suggestion="Remove quantization_bit to train plain LoRA on this machine, "
         "or run the job on a GPU host.",
+        spec_patch={"quantization_bit": None},
     )
 
 
@@ -303,7 +356,7 @@ def classify_exit(returncode: int, spec: Any = None) -> Failure | None:
             HOST_OOM,
             "The training process was killed (SIGKILL), most likely by the kernel's out-of-memory killer.",
             _memory_suggestion(spec, "host"),
-            {"returncode": returncode},
+            _with_patch({"returncode": returncode}, _memory_patch(spec) if spec is not None else {}),
         )
     if sig == signal.SIGSEGV:
         return Failure(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from loraforge.engine.events import EventWriter
 from loraforge.engine.failures import classify
+from loraforge.engine.resources import ResourceSampler
 
 if TYPE_CHECKING:
     from loraforge.engine.spec import JobSpec
@@ -176,8 +177,10 @@ def run(run_dir: Path) -> int:
     writer = EventWriter(run_dir, enabled=rank == 0)
     cancel = _Cancellation(writer, float(os.environ.get("LORAFORGE_CANCEL_GRACE_S", "120")))
     cancel.install()
+    # Started once the spec says how often (rank 0 only); a daemon thread, stopped in `finally`.
+    sampler = ResourceSampler(writer, 0.0)
     try:
-        return _run(run_dir, writer, cancel, rank=rank, local_rank=local_rank, world=world)
+        return _run(run_dir, writer, cancel, sampler, rank=rank, local_rank=local_rank, world=world)
     except Cancelled:
         writer.status("cancelled", "cancelled before training started")
         return 0
@@ -192,6 +195,7 @@ def run(run_dir: Path) -> int:
         return 1
     finally:
         cancel.done.set()
+        sampler.stop()
         writer.close()
 
 
@@ -203,6 +207,7 @@ def _run(
     run_dir: Path,
     writer: EventWriter,
     cancel: _Cancellation,
+    sampler: ResourceSampler,
     *,
     rank: int,
     local_rank: int,
@@ -214,6 +219,9 @@ def _run(
     spec = load_spec(run_dir / SPEC_FILE)
     _SPEC_SEEN["spec"] = spec
     t0 = time.monotonic()
+    if rank == 0:
+        sampler.interval_s = spec.resource_interval_seconds
+        sampler.start()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # we fork no tokenizer workers after use
 

@@ -312,6 +312,12 @@ class JobSpec(BaseModel):
         description="Extra trackers (mlflow, swanlab, wandb); TensorBoard files are always written.",
     )
     run_name: str | None = Field(None, description="A display name for trackers.")
+    resource_interval_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Emit a `resource` event (CPU, memory, GPU utilisation/memory/temperature) every N "
+        "seconds while the run lives; 0 disables.",
+    )
 
     compat_ignored: dict[str, Any] = Field(
         default_factory=dict,

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import psutil
 
-from loraforge.executors.base import LOG_FILE, ProcessRef, ProcessState
+from loraforge.executors.base import (
+    DEFAULT_CHUNK_BYTES,
+    LOG_FILE,
+    LogChunk,
+    ProcessRef,
+    ProcessState,
+    read_log_lines,
+)
 
 # Start times from psutil are rounded differently across calls on some systems.
 _START_TIME_TOLERANCE_S = 0.05
@@ -29,7 +36,8 @@ class LocalExecutor:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
-    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str]) -> ProcessRef:
+    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0) -> ProcessRef:
+        # num_gpus: device pinning is the caller's CUDA_VISIBLE_DEVICES in `env` (admission picks them).
         argv = [sys.executable, "-m", "loraforge.engine", "run", str(run_dir)]
         with (run_dir / LOG_FILE).open("ab") as log:
             process = subprocess.Popen(  # an argument list, never a shell
@@ -88,6 +96,17 @@ class LocalExecutor:
         if self._same_process(ref):
             return ProcessState(alive=True)
         return ProcessState(alive=False, returncode=self._reap(ref.pid))
+
+    def stream_lines(
+        self,
+        run_dir: Path,
+        offset: int = 0,
+        *,
+        ref: ProcessRef | None = None,
+        max_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> LogChunk:
+        """The engine writes engine.log itself: read it."""
+        return read_log_lines(run_dir, offset, max_bytes=max_bytes)
 
     @staticmethod
     def _reap(pid: int) -> int | None:

@@ -44,6 +44,18 @@ class AuditAction(StrEnum):
     job_stopped = "job.stopped"
     job_cancelled = "job.cancelled"
     job_deleted = "job.deleted"
+    # templates, notifications, retention (issue 5, H4)
+    template_created = "template.created"
+    template_updated = "template.updated"
+    template_deleted = "template.deleted"
+    notification_settings_changed = "notification.settings_changed"
+    job_pinned = "job.pinned"
+    job_unpinned = "job.unpinned"
+    job_files_removed = "job.files_removed"
+    retention_run = "retention.run"
+    job_resumed = "job.resumed"
+    job_priority_changed = "job.priority_changed"
+    queue_reordered = "queue.reordered"
 
 
 def record(

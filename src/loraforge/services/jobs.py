@@ -1,8 +1,11 @@
 """Jobs: create (spec validated by the engine's schema, dataset version pinned), list, read, start,
-stop, cancel, clone, delete; events, metrics and logs. Status changes go through `job_states`.
+stop, cancel, resume, clone (optionally with a spec patch), delete; priority and queue order; events,
+metrics (`metric_store`), logs, checkpoints and artifacts (`job_files`). Status changes go through
+`job_states`.
 
 Access (`services.ownership`): the owner; operators and admins may read, stop and cancel anyone's
-job; only the owner starts, clones into their own drafts, or deletes.
+job, download its files, and change priorities and the queue order (researchers may not); only the
+owner starts, resumes, clones into their own drafts, or deletes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +23,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobEvent, User
-from loraforge.engine.events import MARKER, parse_line
+from loraforge.engine.events import EVENTS_FILE, MARKER, parse_line, read_events_file
 from loraforge.executors.base import LOG_FILE, Executor, ProcessRef
-from loraforge.services import audit, job_specs, ownership
+from loraforge.services import audit, gpus, job_files, job_specs, metric_store, ownership
 from loraforge.services.audit import AuditAction
-from loraforge.services.errors import Conflict, Forbidden, NotFound
+from loraforge.services.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound
 from loraforge.services.job_states import ACTIVE, FINAL, PENDING_OR_ACTIVE, JobStatus, transition
 from loraforge.settings import Settings
 
 STAFF = ownership.STAFF
+PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 
 
 def run_dir_of(settings: Settings, job_id: int) -> Path:
@@ -68,7 +73,7 @@ def _new_job(
         spec=checked.spec,
         dataset_id=checked.dataset.id,
         dataset_version_id=checked.version.id,
-        executor="local",
+        executor=settings.executor,
     )
     session.add(job)
     session.flush()
@@ -87,6 +92,7 @@ def create_job(
     ip: str | None,
 ) -> Job:
     checked = job_specs.check_spec(session, actor=actor, spec=spec)
+    gpus.check_fits_node(settings, checked.spec)
     job = _new_job(session, settings=settings, owner=actor, name=name, checked=checked)
     audit.record(
         session, action=AuditAction.job_created, actor=actor, target_type="job", target_id=job.id, ip=ip,
@@ -116,16 +122,20 @@ def list_jobs(
     offset: int,
     limit: int,
 ) -> JobPage:
-    query = select(Job)
+    conditions = []
     scope = ownership.owner_scope(actor, staff_may=STAFF)
     if scope is not None:
-        query = query.where(Job.owner_id == scope)
+        conditions.append(Job.owner_id == scope)
     elif owner_id is not None:
-        query = query.where(Job.owner_id == owner_id)
+        conditions.append(Job.owner_id == owner_id)
     if statuses:
-        query = query.where(Job.status.in_(statuses))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).offset(offset).limit(limit))
+        conditions.append(Job.status.in_(statuses))
+    # A plain COUNT over the index (no subquery of full rows), then one page in index order
+    # (ix_jobs_owner_created / ix_jobs_created, migration 0005): newest first = highest id first,
+    # ids grow with created_at.
+    total = session.scalar(select(func.count(Job.id)).where(*conditions)) or 0
+    query = select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
+    rows = session.scalars(query.offset(offset).limit(limit))
     return JobPage(items=list(rows), total=total)
 
 
@@ -217,18 +227,150 @@ def cancel_job(session: Session, *, executor: Executor, actor: User, job_id: int
     return job
 
 
-def clone_job(session: Session, *, settings: Settings, actor: User, job_id: int, ip: str | None) -> Job:
-    """A new draft of the caller's with this job's spec (the same pinned dataset version)."""
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, a null removes the key, anything else
+    replaces. `engine.failures` writes its suggested fixes in this form (`details.spec_patch`)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def clone_job(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: User,
+    job_id: int,
+    ip: str | None,
+    spec_patch: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Job:
+    """A new draft of the caller's with this job's spec (the same pinned dataset version), optionally
+    changed by `spec_patch` (a JSON merge patch, e.g. the `spec_patch` of the job's error: "new job
+    with the suggested fix"). The result is validated like a new job: a 422 names the field."""
     source = get_job(session, actor=actor, job_id=job_id)
-    checked = job_specs.check_spec(session, actor=actor, spec=dict(source.spec))
-    name = f"{source.name} (copy)"[:200]
+    spec = merge_patch(dict(source.spec), spec_patch) if spec_patch else dict(source.spec)
+    checked = job_specs.check_spec(session, actor=actor, spec=spec)
+    gpus.check_fits_node(settings, checked.spec)
+    name = name or f"{source.name} (copy)"[:200]
     job = _new_job(session, settings=settings, owner=actor, name=name, checked=checked)
+    details: dict[str, Any] = {"name": name, "cloned_from": source.id}
+    if spec_patch:
+        details["spec_patch"] = spec_patch
     audit.record(
         session, action=AuditAction.job_created, actor=actor, target_type="job", target_id=job.id, ip=ip,
-        details={"name": name, "cloned_from": source.id},
+        details=details,
     )  # fmt: skip
     session.commit()
     return job
+
+
+def resume_job(
+    session: Session, *, settings: Settings, actor: User, job_id: int, checkpoint: str | None, ip: str | None
+) -> Job:
+    """Put a failed or cancelled job back in the queue to continue from one of its checkpoints
+    (`checkpoint` = a folder name from the listing; None = the latest). The same job continues: the
+    engine resumes the Trainer's global step, optimizer and RNG state, and keeps counting event seqs,
+    so the curve and the event stream continue where they were. Owner only."""
+    job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
+    if JobStatus(job.status) not in (JobStatus.failed, JobStatus.cancelled):
+        raise Conflict(f"a {job.status} job cannot be resumed", code="invalid_transition")
+    run_dir = Path(job.run_dir or run_dir_of(settings, job.id))
+    found = job_files.find_checkpoint(run_dir, checkpoint)
+    if found is None:
+        if checkpoint is not None:
+            raise InvalidInput(
+                f"job {job.id} has no checkpoint {checkpoint!r}",
+                code="checkpoint_not_found",
+                fields=[FieldIssue(field="checkpoint", message="not one of the job's checkpoints")],
+            )
+        raise Conflict("the job has no checkpoint to resume from", code="no_checkpoint")
+    # Events the engine wrote after the job was finalized here (e.g. after an immediate cancel) were
+    # never stored; skip past them so the resumed run's stream starts above them (no stale final event).
+    file_seq = max((e.seq or 0 for e in read_events_file(run_dir / EVENTS_FILE)), default=0)
+    transition(
+        session, job, JobStatus.queued,
+        pid=None, pid_started_at=None, external_id=None, exit_code=None, error=None, started_at=None,
+        finished_at=None, stop_requested_at=None, devices=None, attempt=job.attempt + 1,
+        resume_from=found.name, last_event_seq=max(job.last_event_seq, file_seq),
+    )  # fmt: skip
+    audit.record(
+        session, action=AuditAction.job_resumed, actor=actor, target_type="job", target_id=job.id, ip=ip,
+        details={"checkpoint": found.name, "step": found.step, "attempt": job.attempt},
+    )  # fmt: skip
+    session.commit()
+    return job
+
+
+# ---- priority and queue order (operators and admins) -------------------------------------------------
+
+
+def set_priority(session: Session, *, actor: User, job_id: int, priority: int, ip: str | None) -> Job:
+    """Change a queued or draft job's priority (higher is admitted first)."""
+    ownership.ensure_role(actor, STAFF)
+    job = get_job(session, actor=actor, job_id=job_id)
+    if job.status not in (JobStatus.queued.value, JobStatus.draft.value):
+        raise Conflict(f"a {job.status} job's priority cannot change", code="invalid_transition")
+    previous = job.priority
+    job.priority = priority
+    audit.record(
+        session, action=AuditAction.job_priority_changed, actor=actor, target_type="job", target_id=job.id,
+        ip=ip, details={"from": previous, "to": priority},
+    )  # fmt: skip
+    session.commit()
+    return job
+
+
+def reorder_queue(session: Session, *, actor: User, job_ids: list[int], ip: str | None) -> None:
+    """Reorder the given queued jobs among themselves; every other queued job keeps its place.
+
+    The listed jobs occupy some positions ("slots") of the admission order (priority desc, queued_at,
+    id). The first listed job moves into the earliest of those slots, the second into the next, and so
+    on: each takes over its slot's priority and queued_at (queued_at nudged by a microsecond where two
+    slots tie, so the new order is strict). So `[c, a]` on a queue `a, x, c` gives `c, x, a`.
+    """
+    ownership.ensure_role(actor, STAFF)
+    issues = [
+        FieldIssue(field=f"job_ids.{i}", message=f"job {job_id} is listed twice")
+        for i, job_id in enumerate(job_ids)
+        if job_id in job_ids[:i]
+    ]
+    if issues:
+        raise InvalidInput("a job is listed twice", code="duplicate_job", fields=issues)
+    rows = {
+        job.id: job
+        for job in session.scalars(select(Job).where(Job.id.in_(job_ids)).with_for_update())
+    }  # fmt: skip
+    not_queued = [
+        FieldIssue(field=f"job_ids.{i}", message=f"job {job_id} is not queued")
+        for i, job_id in enumerate(job_ids)
+        if job_id not in rows or rows[job_id].status != JobStatus.queued.value
+    ]
+    if not_queued:
+        raise InvalidInput(
+            "only queued jobs can be reordered: " + ", ".join(i.message for i in not_queued),
+            code="job_not_queued",
+            fields=not_queued,
+        )
+    slots = sorted(rows.values(), key=lambda j: (-j.priority, j.queued_at or j.created_at, j.id))
+    keys = [(j.priority, j.queued_at or j.created_at) for j in slots]
+    previous: tuple[int, Any] | None = None
+    for job_id, (priority, queued_at) in zip(job_ids, keys, strict=True):
+        if previous is not None and previous[0] == priority and queued_at <= previous[1]:
+            queued_at = previous[1] + timedelta(microseconds=1)
+        rows[job_id].priority, rows[job_id].queued_at = priority, queued_at
+        previous = (priority, queued_at)
+    audit.record(
+        session, action=AuditAction.queue_reordered, actor=actor, target_type="queue", ip=ip,
+        details={"job_ids": job_ids},
+    )  # fmt: skip
+    session.commit()
 
 
 def delete_job(session: Session, *, settings: Settings, actor: User, job_id: int, ip: str | None) -> None:
@@ -243,6 +385,7 @@ def delete_job(session: Session, *, settings: Settings, actor: User, job_id: int
     session.delete(job)
     session.commit()
     shutil.rmtree(folder, ignore_errors=True)
+    metric_store.delete(settings, job_id)
 
 
 # ---- events, metrics, logs ----------------------------------------------------------------------
@@ -292,8 +435,15 @@ def downsample(points: list[dict[str, Any]], target: int, key: str = "loss") -> 
 METRIC_KEYS = ("loss", "lr", "grad_norm", "epoch", "tokens_per_s", "progress", "eta_s", "elapsed_s")
 
 
-def metrics(session: Session, *, actor: User, job_id: int, target: int) -> dict[str, Any]:
+def metrics(session: Session, *, settings: Settings, actor: User, job_id: int, target: int) -> dict[str, Any]:
+    """`{total, points, eval}`: the curve from the job's metric file (`metric_store`), downsampled to
+    about `target` points keeping each bucket's extremes."""
     get_job(session, actor=actor, job_id=job_id)
+    return metric_store.read(settings, session, job_id, target)
+
+
+def metrics_from_events(session: Session, *, job_id: int, target: int) -> dict[str, Any]:
+    """The same from `job_events` JSON (slow; the reference `metric_store` is tested against)."""
     rows = session.execute(
         select(JobEvent.type, JobEvent.data)
         .where(JobEvent.job_id == job_id, JobEvent.type.in_(["metric", "eval"]))
@@ -356,3 +506,98 @@ def logs(session: Session, *, settings: Settings, actor: User, job_id: int, tail
 
 def event_json(event: JobEvent) -> dict[str, Any]:
     return {"seq": event.seq, "type": event.type, "ts": event.ts, **json.loads(json.dumps(event.data))}
+
+
+# ---- files: logs, checkpoints, artifacts ------------------------------------------------------------------
+
+
+def _run_dir(settings: Settings, job: Job) -> Path:
+    return Path(job.run_dir or run_dir_of(settings, job.id))
+
+
+@dataclass(frozen=True)
+class LogPage:
+    lines: list[str]
+    offset: int
+    next_offset: int
+    size: int
+
+
+def log_page(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: User,
+    job_id: int,
+    tail: int,
+    offset: int | None,
+    limit: int,
+) -> LogPage:
+    """Readable engine output: the last `tail` lines, or with `offset` up to `limit` bytes from there.
+    Offsets are raw bytes of engine.log; follow a running job by passing `next_offset` back."""
+    run_dir = _run_dir(settings, get_job(session, actor=actor, job_id=job_id))
+    if offset is None:
+        # Marked event lines are skipped or shortened, so read more raw lines than asked for.
+        raw = job_files.tail_range(run_dir, tail * 4)
+        lines = list(_readable(raw.lines))[-tail:]
+    else:
+        raw = job_files.read_log_range(run_dir, offset, limit)
+        lines = list(_readable(raw.lines))
+    return LogPage(lines=lines, offset=raw.offset, next_offset=raw.next_offset, size=raw.size)
+
+
+def log_file(session: Session, *, settings: Settings, actor: User, job_id: int) -> tuple[Path, str]:
+    """engine.log of the job and a download file name (from the id, never from the job's name)."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    path = job_files.log_path(_run_dir(settings, job))
+    if not path.is_file():
+        raise NotFound("the job has no log yet", code="log_not_found")
+    return path, f"job-{job.id}-engine.log"
+
+
+def _events_of(session: Session, job_id: int, kind: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(JobEvent.data).where(JobEvent.job_id == job_id, JobEvent.type == kind).order_by(JobEvent.seq)
+    )
+    return [dict(data or {}) for data in rows]
+
+
+def checkpoints(
+    session: Session, *, settings: Settings, actor: User, job_id: int
+) -> list[tuple[job_files.Checkpoint, dict[str, Any]]]:
+    """The job's complete checkpoints with the metrics its checkpoint events reported (by step)."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    reported = {e.get("step"): e.get("metrics") or {} for e in _events_of(session, job.id, "checkpoint")}
+    found = job_files.checkpoints(_run_dir(settings, job))
+    return [(c, dict(reported.get(c.step) or {})) for c in found]
+
+
+def checkpoint_archive(
+    session: Session, *, settings: Settings, actor: User, job_id: int, name: str
+) -> tuple[Iterator[bytes], str]:
+    """A streamed .tar.gz of one checkpoint (`name` looked up in the listing) and its file name."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    found = job_files.find_checkpoint(_run_dir(settings, job), name)
+    if found is None:
+        raise NotFound(f"job {job.id} has no checkpoint {name!r}", code="checkpoint_not_found")
+    arcname = f"job-{job.id}-{found.name}"
+    return job_files.tar_gz_stream(found.path, arcname), f"{arcname}.tar.gz"
+
+
+def artifacts(session: Session, *, settings: Settings, actor: User, job_id: int) -> list[job_files.Artifact]:
+    """The job's outputs (adapter or full model with tokenizer, summary), from its artifact events
+    and its output folder."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    return job_files.artifacts(_run_dir(settings, job), _events_of(session, job.id, "artifact"))
+
+
+def artifact_archive(
+    session: Session, *, settings: Settings, actor: User, job_id: int, name: str
+) -> tuple[Iterator[bytes], str]:
+    job = get_job(session, actor=actor, job_id=job_id)
+    listing = job_files.artifacts(_run_dir(settings, job), _events_of(session, job.id, "artifact"))
+    found = next((a for a in listing if a.name == name), None)
+    if found is None:
+        raise NotFound(f"job {job.id} has no artifact {name!r}", code="artifact_not_found")
+    arcname = f"job-{job.id}-{found.name}"
+    return job_files.tar_gz_stream(found.path, arcname), f"{arcname}.tar.gz"

@@ -10,8 +10,10 @@ api_router.include_router(health.router)
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(datasets.router)
-api_router.include_router(jobs.router)
+# templates before jobs: it holds /jobs/spec-schema and /jobs/estimate, which /jobs/{job_id} would
+# otherwise capture (422: not an integer).
 api_router.include_router(templates.router)
+api_router.include_router(jobs.router)
 api_router.include_router(notifications.router)
 api_router.include_router(retention.router)
 

@@ -1,18 +1,20 @@
-"""Jobs: create, list, read, start, stop, cancel, clone, delete; events, metrics, logs; the queue.
+"""Jobs: create, list, read, start, stop, cancel, resume, clone, delete; events, metrics, logs,
+checkpoints, artifacts; the queue, priorities and its order.
 Thin: parse, authorise, call `services.jobs`; the scheduler launches and watches."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.schemas import (
     JobCreate,
     JobEventPublic,
     JobEvents,
-    JobLogs,
     JobMetrics,
     JobPage,
     JobPublic,
@@ -20,7 +22,19 @@ from loraforge.api.schemas import (
     QueueItem,
     QueueView,
 )
-from loraforge.services import jobs
+from loraforge.api.schemas_jobs import (
+    ArtifactFile,
+    ArtifactList,
+    ArtifactPublic,
+    CheckpointList,
+    CheckpointPublic,
+    JobClone,
+    JobLogPage,
+    JobPriority,
+    JobResume,
+    QueueReorder,
+)
+from loraforge.services import job_files, jobs
 from loraforge.services.scheduler import Scheduler
 
 router = APIRouter(tags=["jobs"])
@@ -88,6 +102,7 @@ def start_job(
 ) -> JobPublic:
     """Queue a draft."""
     job = jobs.start_job(session, actor=user, job_id=job_id, ip=ip)
+    scheduler.announce(job)
     scheduler.wake()
     return JobPublic.model_validate(job)
 
@@ -98,6 +113,7 @@ def stop_job(
 ) -> JobPublic:
     """Graceful stop: the engine saves a checkpoint, then the job is `cancelled`."""
     job = jobs.stop_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
+    scheduler.announce(job)
     return JobPublic.model_validate(job)
 
 
@@ -107,6 +123,7 @@ def cancel_job(
 ) -> JobPublic:
     """Immediate: the job is `cancelled` and its processes are killed."""
     job = jobs.cancel_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
+    scheduler.announce(job)
     return JobPublic.model_validate(job)
 
 
@@ -117,11 +134,51 @@ def cancel_job(
     operation_id="jobs_clone",
 )
 def clone_job(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
+    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP,
+    body: Annotated[JobClone | None, Body()] = None,
+) -> JobPublic:  # fmt: skip
+    """A new draft with this job's spec and pinned dataset version, optionally changed by `spec_patch`
+    (e.g. the failed job's `error.details.spec_patch`: "new job with the suggested fix")."""
+    body = body or JobClone()
+    job = jobs.clone_job(
+        session,
+        settings=settings,
+        actor=user,
+        job_id=job_id,
+        ip=ip,
+        spec_patch=body.spec_patch,
+        name=body.name,
+    )
+    return JobPublic.model_validate(job)
+
+
+@router.post("/jobs/{job_id}/resume", response_model=JobPublic, operation_id="jobs_resume")
+def resume_job(
+    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    ip: ClientIP, body: Annotated[JobResume | None, Body()] = None,
+) -> JobPublic:  # fmt: skip
+    """Queue a failed or cancelled job again, continuing from a checkpoint (default: the latest). The
+    same job continues: its curve and events go on at the checkpoint's global step. Owner only."""
+    job = jobs.resume_job(
+        session,
+        settings=settings,
+        actor=user,
+        job_id=job_id,
+        checkpoint=(body or JobResume()).checkpoint,
+        ip=ip,
+    )
+    scheduler.announce(job)
+    scheduler.wake()
+    return JobPublic.model_validate(job)
+
+
+@router.post("/jobs/{job_id}/priority", response_model=JobPublic, operation_id="jobs_set_priority")
+def set_priority(
+    job_id: int, body: JobPriority, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> JobPublic:
-    """A new draft with this job's spec and pinned dataset version."""
+    """Operators and admins: change a queued or draft job's priority (higher is admitted first)."""
     return JobPublic.model_validate(
-        jobs.clone_job(session, settings=settings, actor=user, job_id=job_id, ip=ip)
+        jobs.set_priority(session, actor=user, job_id=job_id, priority=body.priority, ip=ip)
     )
 
 
@@ -151,22 +208,170 @@ def job_metrics(
     job_id: int,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     downsample: Annotated[int, Query(ge=3, le=100_000, description="At most about this many points.")] = 2000,
 ) -> JobMetrics:
     """Training metrics, downsampled keeping each bucket's lowest and highest loss; eval points."""
-    return JobMetrics.model_validate(jobs.metrics(session, actor=user, job_id=job_id, target=downsample))
+    found = jobs.metrics(session, settings=settings, actor=user, job_id=job_id, target=downsample)
+    return JobMetrics.model_validate(found)
 
 
-@router.get("/jobs/{job_id}/logs", response_model=JobLogs, operation_id="jobs_logs")
+@router.get("/jobs/{job_id}/logs", response_model=JobLogPage, operation_id="jobs_logs")
 def job_logs(
     job_id: int,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    tail: Annotated[int, Query(ge=1, le=10_000)] = 200,
-) -> JobLogs:
-    """The last lines of the engine's output (library logs, warnings, tracebacks, engine messages)."""
-    return JobLogs(lines=jobs.logs(session, settings=settings, actor=user, job_id=job_id, tail=tail))
+    tail: Annotated[int, Query(ge=1, le=10_000, description="Without `offset`: the last N lines.")] = 200,
+    offset: Annotated[
+        int | None, Query(ge=0, description="Read from this byte of engine.log instead of the tail.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=4 * 1024 * 1024, description="With `offset`: at most N bytes.")] = (
+        256 * 1024
+    ),
+) -> JobLogPage:
+    """The engine's output (library logs, warnings, tracebacks, engine messages): the last `tail`
+    lines, or complete lines from byte `offset` (page or follow with `next_offset`)."""
+    page = jobs.log_page(
+        session, settings=settings, actor=user, job_id=job_id, tail=tail, offset=offset, limit=limit
+    )
+    return JobLogPage(lines=page.lines, offset=page.offset, next_offset=page.next_offset, size=page.size)
+
+
+@router.get(
+    "/jobs/{job_id}/logs/download",
+    response_class=StreamingResponse,
+    operation_id="jobs_logs_download",
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "engine.log as it is, streamed."},
+        206: {"content": {"text/plain": {}}, "description": "The asked byte range."},
+        416: {"description": "The range lies outside the file."},
+    },
+)
+def download_logs(
+    job_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The raw engine.log as an attachment; one `Range: bytes=a-b` is honoured."""
+    path, filename = jobs.log_file(session, settings=settings, actor=user, job_id=job_id)
+    size = path.stat().st_size
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Accept-Ranges": "bytes"}
+    try:
+        span = job_files.parse_range(range_, size)
+    except ValueError as exc:
+        raise HTTPException(
+            status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
+            str(exc),
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from None
+    start, end = span if span is not None else (0, size)
+    headers["Content-Length"] = str(end - start)
+    code = status.HTTP_200_OK
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        code = status.HTTP_206_PARTIAL_CONTENT
+    return StreamingResponse(
+        job_files.file_chunks(path, start, end), status_code=code, media_type="text/plain; charset=utf-8",
+        headers=headers,
+    )  # fmt: skip
+
+
+def _archive(chunks: Iterator[bytes], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+_ARCHIVE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/gzip": {}}, "description": "A .tar.gz, streamed as it is made."}
+}
+
+
+@router.get("/jobs/{job_id}/checkpoints", response_model=CheckpointList, operation_id="jobs_checkpoints")
+def list_checkpoints(
+    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> CheckpointList:
+    """The job's complete checkpoints, by step (resume from one, or download it)."""
+    found = jobs.checkpoints(session, settings=settings, actor=user, job_id=job_id)
+    return CheckpointList(
+        items=[
+            CheckpointPublic(
+                name=c.name, step=c.step, created_at=c.created_at, size_bytes=c.size_bytes, metrics=m
+            )
+            for c, m in found
+        ]
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/checkpoints/{name}/archive",
+    response_class=StreamingResponse,
+    operation_id="jobs_checkpoint_archive",
+    responses=_ARCHIVE,
+)
+def checkpoint_archive(
+    job_id: int,
+    name: Annotated[str, Path(max_length=64)],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """One checkpoint as a .tar.gz generated on the fly."""
+    chunks, filename = jobs.checkpoint_archive(
+        session, settings=settings, actor=user, job_id=job_id, name=name
+    )
+    return _archive(chunks, filename)
+
+
+@router.get("/jobs/{job_id}/artifacts", response_model=ArtifactList, operation_id="jobs_artifacts")
+def list_artifacts(
+    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> ArtifactList:
+    """What the run produced: the adapter or full model with its tokenizer, and the run summary."""
+    found = jobs.artifacts(session, settings=settings, actor=user, job_id=job_id)
+    return ArtifactList(
+        items=[
+            ArtifactPublic(
+                name=a.name,
+                kind=a.kind,
+                size_bytes=a.size_bytes,
+                summary=a.summary,
+                files=[ArtifactFile(path=p, size_bytes=n) for p, n in a.files],
+            )
+            for a in found
+        ]
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/artifacts/{name}/archive",
+    response_class=StreamingResponse,
+    operation_id="jobs_artifact_archive",
+    responses=_ARCHIVE,
+)
+def artifact_archive(
+    job_id: int,
+    name: Annotated[str, Path(max_length=200)],
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """One artifact folder (e.g. `output`) as a .tar.gz generated on the fly."""
+    chunks, filename = jobs.artifact_archive(session, settings=settings, actor=user, job_id=job_id, name=name)
+    return _archive(chunks, filename)
+
+
+@router.post("/queue/reorder", response_model=QueueView, operation_id="jobs_queue_reorder")
+def reorder_queue(body: QueueReorder, user: CurrentUser, session: SessionDep, ip: ClientIP) -> QueueView:
+    """Operators and admins: reorder queued jobs among the positions they hold (422 names a job id
+    that is not queued). Returns the queue as GET /api/queue does."""
+    jobs.reorder_queue(session, actor=user, job_ids=body.job_ids, ip=ip)
+    return get_queue(user, session)
 
 
 @router.get("/queue", response_model=QueueView, operation_id="jobs_queue")

@@ -1,0 +1,169 @@
+"""Resource sampling inside the engine: a daemon thread that emits `resource` events.
+
+Sampling in the engine (not the server) makes it work the same for every executor: a Ray worker on
+another node reports its own CPU, memory and GPUs through the one event stream.
+
+- CPU and resident memory of the engine's process tree (torchrun ranks and dataloader workers are
+  children) via psutil. `cpu_pct` is summed over the tree: 100 means one core busy.
+- GPUs via NVML (`nvidia-ml-py`, imported as `pynvml`). Without the library or a driver
+  `nvmlInit()` raises an NVMLError: then `gpus` stays empty and nothing fails. Only the devices this
+  process may use are reported (CUDA_VISIBLE_DEVICES as indices; `""` means none).
+
+Torch-free and server-free; the server imports `loraforge.engine.events` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any, Protocol
+
+import psutil
+
+_MB = 1024 * 1024
+
+
+class _Emitter(Protocol):
+    def emit(self, event_type: Any, **data: Any) -> Any: ...
+
+
+def visible_gpu_indices(env: dict[str, str] | None = None) -> list[int] | None:
+    """NVML indices this process may use: None = all (unset), [] = none, else the listed integers.
+
+    UUIDs or MIG ids in CUDA_VISIBLE_DEVICES cannot be mapped to indices cheaply; they mean "all"
+    (better a wider report than none).
+    """
+    value = (env if env is not None else os.environ).get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        return []
+    if all(p.isdigit() for p in parts):
+        return [int(p) for p in parts]
+    return None
+
+
+class _Nvml:
+    """NVML handles for the visible devices; `available` is False when NVML cannot start."""
+
+    def __init__(self, indices: list[int] | None) -> None:
+        self.available = False
+        self._handles: list[tuple[int, Any]] = []
+        self._pynvml: Any = None
+        if indices == []:
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except Exception:  # ImportError, NVMLError_LibraryNotFound, NVMLError_DriverNotLoaded, ...
+            return
+        self._pynvml = pynvml
+        self.available = True
+        try:
+            count = int(pynvml.nvmlDeviceGetCount())
+            wanted = range(count) if indices is None else [i for i in indices if 0 <= i < count]
+            self._handles = [(i, pynvml.nvmlDeviceGetHandleByIndex(i)) for i in wanted]
+        except Exception:
+            self._handles = []
+
+    def sample(self) -> list[dict[str, Any]]:
+        nv = self._pynvml
+        out: list[dict[str, Any]] = []
+        for index, handle in self._handles:
+            gpu: dict[str, Any] = {"index": index}
+            # Each query on its own: a device may support memory but not temperature (MIG, vGPU).
+            with contextlib.suppress(Exception):
+                gpu["util_pct"] = float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)
+            with contextlib.suppress(Exception):
+                mem = nv.nvmlDeviceGetMemoryInfo(handle)
+                gpu["mem_used_mb"] = round(mem.used / _MB, 1)
+                gpu["mem_total_mb"] = round(mem.total / _MB, 1)
+            with contextlib.suppress(Exception):
+                gpu["temp_c"] = float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
+            out.append(gpu)
+        return out
+
+    def close(self) -> None:
+        if self.available:
+            with contextlib.suppress(Exception):
+                self._pynvml.nvmlShutdown()
+            self.available = False
+
+
+class ResourceSampler:
+    """Emits `{"type": "resource", cpu_pct, rss_mb, gpus: [...]}` every `interval_s` seconds.
+
+    `start()` launches a daemon thread (it never keeps a finished run alive); `stop()` ends it and
+    waits briefly. The first sample comes after one interval: psutil's cpu_percent needs a previous
+    reading to compare against, and the first seconds of a run are imports anyway.
+    """
+
+    def __init__(self, writer: _Emitter, interval_s: float, *, pid: int | None = None) -> None:
+        self.writer = writer
+        self.interval_s = interval_s
+        self._root = psutil.Process(pid if pid is not None else os.getpid())
+        self._procs: dict[int, psutil.Process] = {}  # reused: cpu_percent compares against the last call
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._nvml: _Nvml | None = None
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="loraforge-resources", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def __enter__(self) -> ResourceSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        self._nvml = _Nvml(visible_gpu_indices())
+        try:
+            self._tree_cpu()  # prime cpu_percent
+            while not self._stop.wait(self.interval_s):
+                try:
+                    self.writer.emit("resource", **self.sample())
+                except Exception:  # noqa: S112 - a sampling hiccup must never end a training run
+                    continue
+        finally:
+            self._nvml.close()
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            found = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return []
+        procs: list[psutil.Process] = []
+        for proc in found:
+            known = self._procs.get(proc.pid)
+            procs.append(known if known is not None else proc)
+        self._procs = {p.pid: p for p in procs}
+        return procs
+
+    def _tree_cpu(self) -> tuple[float, float]:
+        cpu = 0.0
+        rss = 0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.Error):
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+        return cpu, rss / _MB
+
+    def sample(self) -> dict[str, Any]:
+        """One reading: `{"cpu_pct", "rss_mb", "gpus"}`."""
+        cpu, rss_mb = self._tree_cpu()
+        gpus = self._nvml.sample() if self._nvml is not None and self._nvml.available else []
+        return {"cpu_pct": round(cpu, 1), "rss_mb": round(rss_mb, 1), "gpus": gpus}
