@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,9 +26,15 @@ def _database(request: Request) -> Database:
     return database
 
 
-def _session(database: Annotated[Database, Depends(_database)]) -> Iterator[Session]:
-    with database.session() as session:
+async def _session(database: Annotated[Database, Depends(_database)]) -> AsyncIterator[Session]:
+    # An async generator on purpose: FastAPI runs a sync generator's cleanup in the worker-thread pool,
+    # so under load finished requests kept their connection while queued for a thread, and the pool
+    # ran dry (30 s timeouts). Closing here, on the event loop, returns the connection at once.
+    session = database.session_factory()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def _client_ip(request: Request) -> str:
@@ -61,7 +67,12 @@ def _principal(
 ) -> auth.Principal:
     if credentials is None or not credentials.credentials:
         raise AuthenticationFailed("authentication required", code="not_authenticated")
-    return auth.authenticate_bearer(session, settings=settings, credential=credentials.credentials)
+    principal = auth.authenticate_bearer(session, settings=settings, credential=credentials.credentials)
+    # End the read transaction: the connection goes back to the pool while this request waits for a
+    # worker thread for its endpoint (otherwise 100 waiting requests hold 100 connections and the pool
+    # runs dry). expire_on_commit=False keeps the user loaded.
+    session.commit()
+    return principal
 
 
 def _current_user(principal: Annotated[auth.Principal, Depends(_principal)]) -> User:

@@ -249,6 +249,9 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUS_VALUES!r}", name="status_valid"),
         Index("ix_jobs_queue", "status", "priority", "queued_at"),
+        # GET /api/jobs is newest first (everyone's for staff, one owner's for researchers).
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
