@@ -27,7 +27,11 @@ export default defineConfig({
   },
   server: {
     // `npm run dev` against `loraforge serve` on the default port.
-    proxy: { '/api': 'http://127.0.0.1:8000', '/ws': { target: 'ws://127.0.0.1:8000', ws: true } },
+    proxy: {
+      '/api': 'http://127.0.0.1:8000',
+      '/v1': 'http://127.0.0.1:8000',
+      '/ws': { target: 'ws://127.0.0.1:8000', ws: true },
+    },
   },
   test: {
     environment: 'happy-dom',
@@ -35,5 +39,8 @@ export default defineConfig({
     include: ['tests/**/*.spec.ts'],
     restoreMocks: true,
     unstubGlobals: true,
+    // Some specs mount whole lazily loaded views; on a busy 2-core machine the first transform of a view
+    // (Element Plus, ECharts, markdown-it) can take longer than the 5 s default.
+    testTimeout: 20_000,
   },
 })

@@ -3,7 +3,20 @@
  * entry here; entries whose route is not registered are dropped, so the menu never links to a
  * page that does not exist.
  */
-import { DataBoard, Document, Files, Histogram, Setting, User, UserFilled } from '@element-plus/icons-vue'
+import {
+  ChatDotRound,
+  Connection,
+  Cpu,
+  DataBoard,
+  Document,
+  Files,
+  Histogram,
+  Box,
+  Setting,
+  User,
+  UserFilled,
+  Opportunity,
+} from '@element-plus/icons-vue'
 import type { Component } from 'vue'
 
 import type { Role } from '@/api/client'
@@ -34,6 +47,11 @@ export const NAV_SECTIONS: readonly NavSection[] = [
       { routeName: 'dashboard', labelKey: 'nav.dashboard', icon: DataBoard, testId: 'nav-dashboard' },
       { routeName: 'datasets', labelKey: 'nav.datasets', icon: Files, testId: 'nav-datasets' },
       { routeName: 'jobs', labelKey: 'nav.jobs', icon: Histogram, testId: 'nav-jobs' },
+      { routeName: 'models', labelKey: 'nav.models', icon: Box, testId: 'nav-models' },
+      { routeName: 'chat', labelKey: 'nav.chat', icon: ChatDotRound, testId: 'nav-chat' },
+      { routeName: 'playground', labelKey: 'nav.playground', icon: Opportunity, testId: 'nav-playground' },
+      { routeName: 'deployments', labelKey: 'nav.deployments', icon: Cpu, testId: 'nav-deployments' },
+      { routeName: 'providers', labelKey: 'nav.providers', icon: Connection, testId: 'nav-providers' },
     ],
   },
   {

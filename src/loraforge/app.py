@@ -22,6 +22,8 @@ from loraforge.api.middleware import (
     MetricsMiddleware,
     SecurityHeadersMiddleware,
 )
+from loraforge.api.openai import v1_router
+from loraforge.api.openai.files import files_body_limits
 from loraforge.api.routes import api_router
 from loraforge.api.routes.datasets import upload_body_limits
 from loraforge.api.routes.ws import router as ws_router
@@ -30,6 +32,8 @@ from loraforge.api.spa import SpaFiles
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
 from loraforge.executors import make_executor
+from loraforge.inference import providers as providers_client
+from loraforge.inference.manager import InferenceManager
 from loraforge.services import background
 from loraforge.services.bootstrap import ensure_first_admin
 from loraforge.services.errors import ServiceError
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings.sqlalchemy_url)
     hub = EventHub()
     scheduler = Scheduler(settings, database, make_executor(settings), hub=hub)
+    inference = InferenceManager(settings, database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -87,9 +92,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = asyncio.create_task(scheduler.run()) if settings.scheduler_enabled else None
         # Housekeeping: webhook delivery and the retention sweep (services/background.py).
         housekeeping = asyncio.create_task(background.run(settings, database, hub))
+        # Deployments: idle inference backends are stopped (inference/manager.py).
+        inference_loop = asyncio.create_task(inference.run())
         try:
             yield
         finally:
+            inference_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await inference_loop
+            await inference.close()
+            await providers_client.aclose_client()  # the gateway's shared upstream HTTP client
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -114,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     app.state.scheduler = scheduler
     app.state.hub = hub
+    app.state.inference = inference
     app.state.spa = SpaFiles(settings.resolved_web_dist_dir)
     # A registry per app: tests build many apps in one process, and the default global registry
     # refuses a second metric of the same name.
@@ -123,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
+    app.include_router(v1_router, prefix="/v1")  # OpenAI-compatible (api/openai/)
     app.include_router(ws_router)  # /ws/...: WebSockets authenticate inside the handler
     app.include_router(ws_notifications_router)  # /ws/notifications
 
@@ -132,7 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added last = outermost: metrics see every response, including 413s from the size limit.
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, route_limits=upload_body_limits(settings)
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        route_limits=[*upload_body_limits(settings), *files_body_limits(settings)],
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

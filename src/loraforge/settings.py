@@ -227,6 +227,46 @@ class Settings(BaseSettings):
         description="Wait before the first webhook retry; each further retry waits twice as long (max 1 h).",
     )
 
+    inference_backend: Literal["auto", "builtin", "vllm"] = Field(
+        default="auto",
+        description=(
+            "What serves registered models: the `builtin` transformers worker, `vllm` (`vllm serve`), or "
+            "`auto` (vLLM when it is installed and a GPU is present, else builtin)."
+        ),
+    )
+    inference_memory_budget_mb: int = Field(
+        default=8192,
+        ge=64,
+        description="Memory the builtin worker may fill with base models (least recently used go first).",
+    )
+    inference_idle_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0.0,
+        description="A deployment without requests for this long is stopped (its worker exits when idle).",
+    )
+    inference_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Generations the builtin worker runs at once; more requests wait in a first-come queue.",
+    )
+    inference_start_timeout_seconds: float = Field(
+        default=120.0, gt=0.0, description="How long a starting worker may take to answer its health check."
+    )
+    inference_request_timeout_seconds: float = Field(
+        default=600.0, gt=0.0, description="Gateway timeout for one upstream chat request, in seconds."
+    )
+    provider_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts provider API keys at rest (Fernet). If unset, a random one is generated once "
+            "and kept in `<data_dir>/secrets/provider_key` (mode 0600)."
+        ),
+    )
+    files_max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Largest file accepted by `POST /v1/files`."
+    )
+
     _generated_signing_key: str | None = PrivateAttr(default=None)
 
     @field_validator("log_level")
@@ -270,6 +310,16 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
+    def files_dir(self) -> Path:
+        """Files uploaded through /v1/files: `<files_dir>/<file id>`."""
+        return self.data_dir / "files"
+
+    @property
+    def inference_dir(self) -> Path:
+        """Inference worker logs and state: `<inference_dir>/worker-<port>.log`."""
+        return self.data_dir / "inference"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
 
@@ -311,6 +361,13 @@ class Settings(BaseSettings):
                 )
             elif len(set(value)) < 8:
                 problems.append("LORAFORGE_JWT_SECRET has too little variety to be random")
+        if self.provider_secret_key is None:
+            problems.append(
+                "LORAFORGE_PROVIDER_SECRET_KEY must be set explicitly in production (provider API keys are "
+                "encrypted with it; a per-host generated key breaks with two replicas and, if lost, makes "
+                "the stored keys unreadable). Generate one: `python -c 'from cryptography.fernet import "
+                "Fernet; print(Fernet.generate_key().decode())'`"
+            )
         if self.password_hash_memory_kib < 19 * 1024 or self.password_hash_time_cost < 2:
             problems.append(
                 "password hashing is weaker than OWASP's minimum for argon2id (19 MiB, 2 passes): "

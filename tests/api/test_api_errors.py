@@ -57,7 +57,13 @@ def test_oversized_streamed_body(client, settings):
 def test_unknown_routes_and_methods(client):
     assert_error(client.get("/api/does-not-exist"), 404, "not_found")
     assert_error(client.post("/api/does-not-exist", json={}), 404, "not_found")
-    assert_error(client.get("/v1/models"), 404, "not_found")
+    # Under /v1 errors take OpenAI's shape, so the official client raises its usual exceptions.
+    unknown = client.get("/v1/does-not-exist")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "not_found_error" and unknown.json()["error"]["message"]
+    unauthenticated = client.get("/v1/models")
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["error"]["type"] == "authentication_error"
     response = client.get("/api/auth/login")
     assert_error(response, 405, "method_not_allowed")
     assert "POST" in response.headers["allow"]

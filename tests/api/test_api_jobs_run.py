@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_helpers import Api
+from api_helpers import Api, assert_error
 from job_helpers import create_job, get_job, sample_dataset, tiny_spec, wait_for
 
 from loraforge.settings import Settings
@@ -44,7 +44,16 @@ def test_job_runs_to_success_with_events_metrics_and_output(api: Api, settings: 
     logs = api.client.get(f"/api/jobs/{job['id']}/logs", params={"tail": 50}, headers=alice.headers).json()
     assert any("succeeded" in line for line in logs["lines"])
 
-    # A finished job may be deleted, with its run directory.
+    # Its output became a registered model; the job cannot be deleted from under the model.
+    found = api.client.get("/api/models", params={"job_id": job["id"]}, headers=alice.headers).json()
+    assert [m["name"] for m in found["items"]] == [f"ft:demo-tiny:lf:{job['id']}"]
+    refused = api.client.delete(f"/api/jobs/{job['id']}", headers=alice.headers)
+    assert_error(refused, 409, "job_output_in_use")
+    assert (run_dir / "output" / "adapter_config.json").exists()
+
+    # Once the model (record only) is gone, a finished job may be deleted, with its run directory.
+    model_id = found["items"][0]["id"]
+    assert api.client.delete(f"/api/models/{model_id}", headers=alice.headers).status_code == 204
     assert api.client.delete(f"/api/jobs/{job['id']}", headers=alice.headers).status_code == 204
     assert not run_dir.exists()
     assert api.client.get(f"/api/jobs/{job['id']}", headers=alice.headers).status_code == 404

@@ -85,7 +85,8 @@ def test_spa_served_with_history_fallback(settings, tmp_path: Path):
         assert asset.text == "console.log(1)" and "immutable" in asset.headers["cache-control"]
         assert_error(client.get("/assets/missing.js"), 404)
         assert_error(client.get("/api/nothing"), 404, "not_found")
-        assert_error(client.get("/v1/nothing"), 404, "not_found")
+        nothing = client.get("/v1/nothing")  # the OpenAI-compatible API, never the SPA
+        assert nothing.status_code == 404 and nothing.json()["error"]["type"] == "not_found_error"
         assert "outside" not in client.get("/../secret.txt").text
         assert "outside" not in client.get("/%2e%2e/secret.txt").text
         assert client.get("/api/health").json()["status"] == "ok"

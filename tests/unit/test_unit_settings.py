@@ -55,8 +55,12 @@ def test_production_checks(tmp_path: Path):
     with pytest.raises(InsecureSettingsError) as raised:
         weak.check_production_safety()
     assert "JWT_SECRET" in str(raised.value) and "ADMIN_PASSWORD" in str(raised.value)
+    assert "PROVIDER_SECRET_KEY" in str(raised.value)
     Settings(
-        data_dir=tmp_path, production=True, jwt_secret=SecretStr("k2J9-vX4_pQ7mN1rT8wZ3bC6fH0yL5sD")
+        data_dir=tmp_path,
+        production=True,
+        jwt_secret=SecretStr("k2J9-vX4_pQ7mN1rT8wZ3bC6fH0yL5sD"),
+        provider_secret_key=SecretStr("q3Xv9bYz1s8RkT2wLm5nJp7dFh0cGa4eUi6oWy8tBx0="),
     ).check_production_safety()
 
 

@@ -78,6 +78,48 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.jobs', navRoute: 'jobs' },
       },
       {
+        path: 'models',
+        name: 'models',
+        component: () => import('@/views/models/ModelsView.vue'),
+        meta: { titleKey: 'nav.models' },
+      },
+      {
+        path: 'models/:id(\\d+)',
+        name: 'model-detail',
+        component: () => import('@/views/models/ModelDetailView.vue'),
+        meta: { titleKey: 'nav.models', navRoute: 'models' },
+      },
+      {
+        path: 'deployments',
+        name: 'deployments',
+        component: () => import('@/views/models/DeploymentsView.vue'),
+        meta: { titleKey: 'nav.deployments' },
+      },
+      {
+        path: 'providers',
+        name: 'providers',
+        component: () => import('@/views/models/ProvidersView.vue'),
+        meta: { titleKey: 'nav.providers' },
+      },
+      {
+        path: 'chat',
+        name: 'chat',
+        component: () => import('@/views/chat/ChatView.vue'),
+        meta: { titleKey: 'nav.chat' },
+      },
+      {
+        path: 'chat/:id(\\d+)',
+        name: 'chat-conversation',
+        component: () => import('@/views/chat/ChatView.vue'),
+        meta: { titleKey: 'nav.chat', navRoute: 'chat' },
+      },
+      {
+        path: 'playground',
+        name: 'playground',
+        component: () => import('@/views/chat/PlaygroundView.vue'),
+        meta: { titleKey: 'nav.playground' },
+      },
+      {
         path: 'profile',
         name: 'profile',
         component: () => import('@/views/ProfileView.vue'),

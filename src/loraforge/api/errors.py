@@ -1,5 +1,8 @@
 """The one error shape: `{"error": {"code", "message", "details": [{"field", "message", "type"}]}}`.
 
+Except under `/v1` (the OpenAI-compatible API): there every error is rendered in OpenAI's shape by
+`api/openai/errors.py`, chosen here by the request path.
+
 Every 4xx/5xx leaves the server through one of these handlers, so clients parse one shape and no
 stack trace ever reaches a response body (tracebacks go to the server log).
 """
@@ -7,6 +10,7 @@ stack trace ever reaches a response body (tracebacks go to the server log).
 from __future__ import annotations
 
 import logging
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -120,9 +124,18 @@ def _validation_message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _openai(request: Request) -> ModuleType | None:
+    """The OpenAI-shape renderer for `/v1` requests (imported lazily: its package imports routers)."""
+    from loraforge.api.openai import errors as openai_errors
+
+    return openai_errors if openai_errors.is_openai_path(request.url.path) else None
+
+
 async def _handle_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    if (openai := _openai(request)) is not None:
+        return openai.validation_response(errors)
     if any(error.get("type") == "json_invalid" for error in errors):
         error = errors[0]
         ctx = error.get("ctx") or {}
@@ -153,7 +166,8 @@ async def _handle_validation(request: Request, exc: Exception) -> Response:
 
 async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404 and request.method in {"GET", "HEAD"}:
+    openai = _openai(request)
+    if exc.status_code == 404 and request.method in {"GET", "HEAD"} and openai is None:
         # Unmatched browser paths fall through to the single-page app (history-mode routing).
         spa = getattr(request.app.state, "spa", None)
         if spa is not None:
@@ -167,17 +181,27 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
         message = f"no such route: {request.method} {request.url.path}"
     if exc.status_code == 405:
         message = f"method {request.method} not allowed on {request.url.path}"
+    if openai is not None:
+        return openai.http_response(exc.status_code, message, headers)
     return error_response(exc.status_code, code=code, message=message, headers=headers)
 
 
 async def _handle_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    status = next((code for cls, code in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
+    # An error may name its own status (e.g. 502/504 for a failed upstream: inference/providers.py).
+    status = getattr(exc, "http_status", None) or next(
+        (code for cls, code in _DOMAIN_STATUS if isinstance(exc, cls)), 400
+    )
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if (openai := _openai(request)) is not None:
+        return openai.service_response(
+            status, message=exc.message, code=exc.code, fields=[issue.field for issue in exc.fields],
+            headers=headers or None,
+        )  # fmt: skip
     details = [ErrorDetail(field=f"body.{issue.field}", message=issue.message) for issue in exc.fields]
     return error_response(
         status, code=exc.code, message=exc.message, details=details, headers=headers or None
@@ -186,6 +210,8 @@ async def _handle_service_error(request: Request, exc: Exception) -> Response:
 
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if (openai := _openai(request)) is not None:
+        return openai.internal_response()
     return error_response(500, code="internal_error", message="internal server error")
 
 

@@ -290,6 +290,9 @@ class Job(Base):
     devices: Mapped[list[int] | None] = mapped_column(JSON, default=None)  # GPU indices handed out
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # +1 per resume
     resume_from: Mapped[str | None] = mapped_column(String(200), default=None)  # checkpoint folder name
+    # Set for jobs created through /v1/fine_tuning/jobs: suffix, metadata, training/validation file ids,
+    # method and the hyperparameters as resolved (what the OpenAI job object reports back).
+    fine_tuning: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class JobTemplate(Base):
@@ -347,3 +350,210 @@ class JobEvent(Base):
     type: Mapped[str] = mapped_column(String(16))
     ts: Mapped[float] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- Models, inference and chat (issue 6) ------------------------------------------------------
+
+
+class RegisteredModel(Base):
+    """A model in the registry: a base model (local folder or hub id) or a fine-tuned one.
+
+    `name` is what `/v1/models` lists and what `model` means in `/v1/chat/completions`; unique across
+    the platform (fine-tuned ones are named `ft:<base>:<suffix>:<job id>`, like OpenAI's). Versions hold
+    the files; `current_version_id` is what the bare name serves. Private to the owner or shared.
+    """
+
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # base | finetuned
+    description: Mapped[str] = mapped_column(Text, default="")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where a base model comes from: demo (built-in demo-tiny), local (a server folder, staff only), hub.
+    source: Mapped[str] = mapped_column(String(16), default="local")
+    source_ref: Mapped[str | None] = mapped_column(Text, default=None)  # hub id or the registered folder
+    current_version_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ModelVersion(Base):
+    """One version of a registered model: full weights or a LoRA adapter on a base, with lineage.
+
+    Files live in `<data_dir>/models/<model_id>/versions/<version_id>/` (copied from the job's output
+    when registered) unless `path` names a folder registered by staff or the built-in demo model.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    weights: Mapped[str] = mapped_column(String(16))  # full | adapter
+    status: Mapped[str] = mapped_column(String(16), default="ready")  # ready | merging | failed
+    path: Mapped[str | None] = mapped_column(Text, default=None)  # None: the id-derived folder
+    # For adapters: what they sit on. base_version_id when the base is in the registry, else base_ref
+    # (demo-tiny or a hub id) as the job's spec named it.
+    base_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None
+    )
+    base_ref: Mapped[str | None] = mapped_column(Text, default=None)
+    source_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None, index=True
+    )
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
+    )
+    parent_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None
+    )  # a merged version's adapter version
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Detected from the folder: architecture, parameter count, context length, chat template present.
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Deployment(Base):
+    """A model version served by an inference backend (builtin worker or vLLM), started on demand."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # None for the built-in demo-tiny, which has no registry row; model_name is what was served.
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), default=None, index=True
+    )
+    model_name: Mapped[str] = mapped_column(String(300), default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    backend: Mapped[str] = mapped_column(String(16), default="builtin")  # builtin | vllm
+    status: Mapped[str] = mapped_column(String(16), default="starting")  # starting|ready|failed|stopped
+    base_url: Mapped[str | None] = mapped_column(Text, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    memory_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    requests_served: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Provider(Base):
+    """An external OpenAI-compatible endpoint. owner_id None = shared by an admin with everyone."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    # Model names through the gateway are `<name>/<upstream model>`; unique across the platform.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    base_url: Mapped[str] = mapped_column(Text)
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)  # from its /v1/models
+    models_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StoredFile(Base):
+    """A file uploaded through `/v1/files`. purpose fine-tune also becomes a dataset (dataset_id)."""
+
+    __tablename__ = "stored_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # exposed as "file-<id>"
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))  # metadata only; stored as <data_dir>/files/<id>
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"), default=None
+    )
+    status: Mapped[str] = mapped_column(String(16), default="processed")  # processed | error
+    status_details: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    """A persisted chat. Messages form a tree (edit and resend branch it); head_message_id = leaf shown."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_owner_updated", "owner_id", "updated_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300), default="New chat")
+    model: Mapped[str | None] = mapped_column(String(300), default=None)
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    head_message_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ChatMessage(Base):
+    """One message of a conversation; assistant messages keep model, parameters, tokens and latency."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_messages.id", ondelete="CASCADE"), default=None
+    )
+    role: Mapped[str] = mapped_column(String(16))  # system | user | assistant
+    content: Mapped[str] = mapped_column(Text, default="")
+    reasoning_content: Mapped[str | None] = mapped_column(Text, default=None)
+    model: Mapped[str | None] = mapped_column(String(300), default=None)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    ttft_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromptTemplate(Base):
+    """A system prompt in the library, with `{{variables}}`; private or shared."""
+
+    __tablename__ = "prompt_templates"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PlaygroundRun(Base):
+    """One prompt sent to up to three models side by side, with each answer kept."""
+
+    __tablename__ = "playground_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    prompt: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # [{model, content, reasoning_content, prompt_tokens, completion_tokens, latency_ms, ttft_ms, error}]
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

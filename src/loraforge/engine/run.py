@@ -222,6 +222,11 @@ def _run(
     if rank == 0:
         sampler.interval_s = spec.resource_interval_seconds
         sampler.start()
+    if spec.stage == "merge":
+        # No trainer, no data: load base + adapter, fold the deltas in, save full weights.
+        from loraforge.engine.stages.merge import run_merge
+
+        return run_merge(spec, run_dir, writer)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # we fork no tokenizer workers after use
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loraforge.engine.templates import TEMPLATE_NAMES
 
-Stage = Literal["pt", "sft", "dpo"]
+Stage = Literal["pt", "sft", "dpo", "merge"]
 FinetuningType = Literal["lora", "full", "freeze"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Truncation = Literal["right", "left", "drop"]
@@ -105,7 +105,10 @@ class JobSpec(BaseModel):
 
     # ---- method ------------------------------------------------------------------------------
     stage: Stage = Field(
-        "sft", description="Training stage: `pt` pretraining, `sft` supervised, `dpo` preference."
+        "sft",
+        description="Training stage: `pt` pretraining, `sft` supervised, `dpo` preference; `merge` folds "
+        "adapter_name_or_path into the model and saves full weights (no training, no dataset; the model "
+        "registry queues these).",
     )
     do_train: bool = Field(True, description="LF key; the engine always trains (false is rejected).")
     finetuning_type: FinetuningType = Field(
@@ -387,7 +390,10 @@ class JobSpec(BaseModel):
             (self.bf16 and self.precision != "bf16") or (self.fp16 and self.precision != "fp16")
         ):
             problems.append(f"precision: {self.precision} contradicts bf16/fp16: true")
-        if not self.dataset:
+        if self.stage == "merge":
+            if not self.adapter_name_or_path:
+                problems.append("stage: merge needs adapter_name_or_path (the LoRA adapter to merge)")
+        elif not self.dataset:
             problems.append("dataset is required (names from dataset_info.json or file paths)")
         if self.val_size and (self.eval_dataset or self.validation_file):
             problems.append("val_size cannot be combined with eval_dataset or validation_file; pick one")

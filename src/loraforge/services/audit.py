@@ -56,6 +56,24 @@ class AuditAction(StrEnum):
     job_resumed = "job.resumed"
     job_priority_changed = "job.priority_changed"
     queue_reordered = "queue.reordered"
+    # models, inference, OpenAI files, providers, chat (issue 6)
+    model_registered = "model.registered"
+    model_updated = "model.updated"
+    model_deleted = "model.deleted"
+    model_version_created = "model.version_created"
+    model_version_updated = "model.version_updated"
+    model_merge_requested = "model.merge_requested"
+    deployment_started = "deployment.started"
+    deployment_stopped = "deployment.stopped"
+    provider_created = "provider.created"
+    provider_updated = "provider.updated"
+    provider_deleted = "provider.deleted"
+    file_uploaded = "file.uploaded"
+    file_deleted = "file.deleted"
+    conversation_deleted = "conversation.deleted"
+    prompt_created = "prompt.created"
+    prompt_updated = "prompt.updated"
+    prompt_deleted = "prompt.deleted"
 
 
 def record(

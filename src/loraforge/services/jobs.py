@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.engine.events import EVENTS_FILE, MARKER, parse_line, read_events_file
 from loraforge.executors.base import LOG_FILE, Executor, ProcessRef
-from loraforge.services import audit, gpus, job_files, job_specs, metric_store, ownership
+from loraforge.services import audit, gpus, job_files, job_specs, metric_store, ownership, registry
 from loraforge.services.audit import AuditAction
 from loraforge.services.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound
 from loraforge.services.job_states import ACTIVE, FINAL, PENDING_OR_ACTIVE, JobStatus, transition
@@ -90,10 +90,13 @@ def create_job(
     spec: dict[str, Any],
     start: bool,
     ip: str | None,
+    fine_tuning: dict[str, Any] | None = None,
 ) -> Job:
+    """A new job (draft, or queued with `start`); `fine_tuning` = the /v1/fine_tuning request as resolved."""
     checked = job_specs.check_spec(session, actor=actor, spec=spec)
     gpus.check_fits_node(settings, checked.spec)
     job = _new_job(session, settings=settings, owner=actor, name=name, checked=checked)
+    job.fine_tuning = fine_tuning
     audit.record(
         session, action=AuditAction.job_created, actor=actor, target_type="job", target_id=job.id, ip=ip,
         details={"name": name, "dataset_id": checked.dataset.id, "dataset_version_id": checked.version.id},
@@ -377,6 +380,11 @@ def delete_job(session: Session, *, settings: Settings, actor: User, job_id: int
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
     if job.status != JobStatus.draft.value and JobStatus(job.status) not in FINAL:
         raise Conflict(f"a {job.status} job cannot be deleted; stop or cancel it first", code="job_active")
+    if registry.job_output_needed(session, job_id=job.id):
+        raise Conflict(
+            "a registered model version uses this job's output; delete the model (with its files) first",
+            code="job_output_in_use",
+        )
     folder = run_dir_of(settings, job.id)
     audit.record(
         session, action=AuditAction.job_deleted, actor=actor, target_type="job", target_id=job.id, ip=ip,

@@ -1,4 +1,4 @@
-"""THE ownership policy. Every owned resource (API keys now; datasets, jobs, models later) asks here.
+"""THE ownership policy. Every owned resource (API keys, datasets, jobs, models, chats, files…) asks here.
 
 A resource is reachable by its owner, and by staff roles the caller names for that action: e.g.
 jobs will pass `staff_may={Role.admin, Role.operator}` for cancel, API keys pass nothing (private).
@@ -39,6 +39,24 @@ def ensure_access(
     if reveal:
         raise Forbidden(f"you may not access this {resource}")
     raise NotFound(f"{resource} not found")
+
+
+def ensure_readable(
+    actor: User,
+    owner_id: int | None,
+    *,
+    shared: bool,
+    staff_may: Collection[Role] = (),
+    resource: str = "resource",
+) -> None:
+    """Read access for resources that can be shared (models, templates, prompts, providers).
+
+    Shared ones (and owner_id None: the platform's own) are readable by every active user; the rest
+    follow `ensure_access`. Changing a shared resource still needs `ensure_access`.
+    """
+    if not actor.disabled and (shared or owner_id is None):
+        return
+    ensure_access(actor, owner_id, staff_may=staff_may, resource=resource)
 
 
 def owner_scope(actor: User, *, staff_may: Collection[Role] = ()) -> int | None:

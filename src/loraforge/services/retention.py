@@ -35,12 +35,11 @@ REMOVED_SUBDIRS = ("checkpoints", "output")
 
 
 def needed_by_model(session: Session, job: Job) -> bool:
-    """Whether a registered model still needs this job's files.
+    """Whether a registered model version's files are this job's output (fine-tuned and merged
+    versions point at `RUN_DIR/output`, no copy): then the sweep keeps the job's files."""
+    from loraforge.services import registry  # the registry imports job services this module sits beside
 
-    The model registry arrives with issue 6; until then no model exists, so nothing is needed. The
-    registry fills this in (e.g. a registered model whose source is this job's output/checkpoint).
-    """
-    return False
+    return registry.job_output_needed(session, job_id=job.id)
 
 
 def tree_size(path: Path) -> int:

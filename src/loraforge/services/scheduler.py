@@ -38,7 +38,7 @@ from loraforge.engine.events import EVENT_ADAPTER, EVENTS_FILE
 from loraforge.engine.failures import classify_exit
 from loraforge.executors.base import Executor, ProcessRef
 from loraforge.executors.local import LocalExecutor
-from loraforge.services import gpus, job_files, job_specs, metric_store
+from loraforge.services import gpus, job_files, job_specs, metric_store, registry
 from loraforge.services.event_hub import EventHub, job_channel
 from loraforge.services.job_states import ACTIVE, JobStatus, StaleJobState, transition
 from loraforge.services.jobs import log_tail, process_ref, run_dir_of
@@ -81,6 +81,8 @@ class Scheduler:
         # The event pump's view: active job id -> its events.jsonl, and the size read last time.
         self._watched: dict[int, Path] = {}
         self._sizes: dict[int, int] = {}
+        # Jobs whose model registration failed once: finalised without it (logged) from then on.
+        self._unregistrable: set[int] = set()
 
     # ---- the loop ------------------------------------------------------------------------------
 
@@ -273,6 +275,15 @@ class Scheduler:
             if target is JobStatus.succeeded:
                 job.progress = 1.0
             transition(session, job, target, error=err if target is not JobStatus.succeeded else None)
+            if target is JobStatus.succeeded and job.id not in self._unregistrable:
+                # Same transaction: the model is listed the moment the job reads `succeeded`. If the
+                # registry fails, this tick rolls back and the next one finalises without it, so
+                # a broken output folder cannot keep a finished job from being marked succeeded.
+                try:
+                    registry.register_job_result(session, settings=self.settings, job=job)
+                except Exception:
+                    self._unregistrable.add(job.id)
+                    raise
             if ref is not None and (state is None or state.alive):
                 self._exiting[ref.external_id or ref.pid] = ref  # watch() drops it once the process is gone
             self._forget_offset(job.id)
@@ -413,14 +424,27 @@ class Scheduler:
             })  # fmt: skip
             session.commit()
 
+    def _training_spec(self, session: Session, job: Job, run_dir: Path) -> dict[str, Any]:
+        version = session.get(DatasetVersion, job.dataset_version_id) if job.dataset_version_id else None
+        if version is None:
+            raise RuntimeError("the pinned dataset version no longer exists")
+        validation_id = (job.spec or {}).get("validation_dataset_version")
+        validation = session.get(DatasetVersion, validation_id) if isinstance(validation_id, int) else None
+        spec = job_specs.engine_spec(
+            self.settings, spec=job.spec, version=version, run_dir=run_dir, validation=validation
+        )
+        job_specs.apply_registered_models(session, settings=self.settings, spec=spec)
+        return spec
+
     def _launch(self, session: Session, job: Job, *, num_gpus: int = 0) -> None:
         run_dir = Path(job.run_dir or run_dir_of(self.settings, job.id))
         try:
-            version = session.get(DatasetVersion, job.dataset_version_id) if job.dataset_version_id else None
-            if version is None:
-                raise RuntimeError("the pinned dataset version no longer exists")
             run_dir.mkdir(parents=True, exist_ok=True)
-            spec = job_specs.engine_spec(self.settings, spec=job.spec, version=version, run_dir=run_dir)
+            if (job.spec or {}).get("stage") == registry.MERGE_STAGE:
+                # A merge job (model registry) has no dataset: base + adapter folders from the version.
+                spec = registry.merge_engine_spec(session, settings=self.settings, job=job, run_dir=run_dir)
+            else:
+                spec = self._training_spec(session, job, run_dir)
             if job.resume_from:
                 # Looked up in the run's own listing (the name was validated at resume time; retention
                 # may have removed it since): never a path a user wrote.

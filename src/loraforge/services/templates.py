@@ -56,9 +56,9 @@ def check_template_spec(session: Session, *, actor: User, spec: dict[str, Any]) 
             raise _invalid(key, "set by the server (jobs read the pinned dataset version)")
     if isinstance(spec.get("resume_from_checkpoint"), str):
         raise _invalid("resume_from_checkpoint", "set by the server")
-    # The same model rule as jobs (researchers: demo-tiny or a hub id; no server paths).
-    job_specs._check_model_ref(actor, "model_name_or_path", spec.get("model_name_or_path"))
-    job_specs._check_model_ref(actor, "adapter_name_or_path", spec.get("adapter_name_or_path"))
+    # The same model rule as jobs (registered models, demo-tiny, hub ids; no server paths for researchers).
+    spec = dict(spec)
+    job_specs.check_model_refs(session, actor=actor, spec=spec)
     if spec.get("trust_remote_code") and actor.role_enum not in ownership.STAFF:
         raise _invalid("trust_remote_code", "only operators and admins may run a model's remote code")
     stored = {k: v for k, v in spec.items() if k not in _DROPPED_KEYS}
@@ -70,7 +70,9 @@ def check_template_spec(session: Session, *, actor: User, spec: dict[str, Any]) 
     else:
         stored.pop("dataset", None)
         stored.pop("dataset_version", None)
-    candidate = {k: v for k, v in stored.items() if k not in ("dataset", "dataset_version")}
+    candidate = {
+        k: v for k, v in stored.items() if k not in ("dataset", "dataset_version", *job_specs.VALIDATION_KEYS)
+    }
     candidate["dataset"] = [_PLACEHOLDER_DATA]
     try:
         load_spec(candidate)

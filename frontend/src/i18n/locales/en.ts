@@ -1,10 +1,14 @@
 import jobPage from './jobPage.en'
+import chat from './chat.en'
 import jobs from './jobs.en'
+import models from './models.en'
 
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
   jobs,
   jobPage,
+  models,
+  chat,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',
@@ -37,6 +41,11 @@ const en = {
     dashboard: 'Dashboard',
     datasets: 'Datasets',
     jobs: 'Jobs',
+    models: 'Models',
+    chat: 'Chat',
+    playground: 'Playground',
+    deployments: 'Deployments',
+    providers: 'Providers',
     account: 'Account',
     profile: 'Profile',
     administration: 'Administration',

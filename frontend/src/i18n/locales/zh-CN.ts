@@ -1,11 +1,15 @@
 import type { MessageSchema } from './en'
 import jobPage from './jobPage.zh-CN'
+import chat from './chat.zh-CN'
 import jobs from './jobs.zh-CN'
+import models from './models.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
   jobs,
   jobPage,
+  models,
+  chat,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',
@@ -38,6 +42,11 @@ const zhCN: MessageSchema = {
     dashboard: '仪表盘',
     datasets: '数据集',
     jobs: '训练任务',
+    models: '模型',
+    chat: '对话',
+    playground: '模型对比',
+    deployments: '部署',
+    providers: '模型服务商',
     account: '账户',
     profile: '个人资料',
     administration: '系统管理',

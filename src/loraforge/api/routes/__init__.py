@@ -3,7 +3,20 @@
 from fastapi import APIRouter
 
 from loraforge.api.errors import ERROR_RESPONSES
-from loraforge.api.routes import admin, auth, datasets, health, jobs, notifications, retention, templates
+from loraforge.api.routes import (
+    admin,
+    auth,
+    chat,
+    datasets,
+    deployments,
+    health,
+    jobs,
+    models,
+    notifications,
+    providers,
+    retention,
+    templates,
+)
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
@@ -16,5 +29,9 @@ api_router.include_router(templates.router)
 api_router.include_router(jobs.router)
 api_router.include_router(notifications.router)
 api_router.include_router(retention.router)
+api_router.include_router(models.router)
+api_router.include_router(deployments.router)
+api_router.include_router(providers.router)
+api_router.include_router(chat.router)
 
 __all__ = ["api_router"]

@@ -1,0 +1,359 @@
+/**
+ * The chat API (issue 6) as the chat page and the playground use it: conversations with their
+ * message tree, the streamed answers (SSE), export/import, the system prompt library, playground
+ * runs, and the model list of the OpenAI-compatible `/v1/models`.
+ *
+ * The interfaces are written by hand after the server's shapes (api/schemas_chat.py); the calls go
+ * through `authFetch` so the access token and the refresh-on-401 are the same as everywhere else.
+ */
+import { toApiError } from './errors'
+import { authFetch } from './http'
+import { eventJson, streamSse, type SseEvent } from './sse'
+
+/** Sampling parameters as OpenAI names them; absent = the server's / model's default. */
+export interface ChatParams {
+  temperature?: number | null
+  top_p?: number | null
+  max_tokens?: number | null
+  stop?: string | string[] | null
+  seed?: number | null
+  presence_penalty?: number | null
+  frequency_penalty?: number | null
+}
+
+export type ChatRole = 'system' | 'user' | 'assistant'
+
+export interface ChatMessage {
+  id: number
+  conversation_id: number
+  parent_id: number | null
+  role: ChatRole
+  content: string
+  reasoning_content: string | null
+  model: string | null
+  params: ChatParams
+  prompt_tokens: number | null
+  completion_tokens: number | null
+  latency_ms: number | null
+  ttft_ms: number | null
+  finish_reason: string | null
+  created_at: string
+  /** Ids of this message and its siblings (same parent), oldest first: the branches at this point. */
+  siblings: number[]
+}
+
+export interface Conversation {
+  id: number
+  owner_id: number
+  title: string
+  model: string | null
+  system_prompt: string
+  params: ChatParams
+  head_message_id: number | null
+  created_at: string
+  updated_at: string
+  message_count?: number
+}
+
+/** GET /conversations/{id}: the conversation and the messages of its current branch, root first. */
+export interface ConversationDetail extends Conversation {
+  messages: ChatMessage[]
+}
+
+export interface ConversationPage {
+  items: Conversation[]
+  total: number
+  page: number
+  page_size: number
+}
+
+export interface ConversationInput {
+  title?: string
+  model?: string | null
+  system_prompt?: string
+  params?: ChatParams
+  head_message_id?: number
+}
+
+export interface SendInput {
+  content: string
+  /** Default: the current head. An earlier message's parent = "edit and resend" (a new branch). */
+  parent_id?: number | null
+  model?: string | null
+  params?: ChatParams
+}
+
+export interface PromptTemplate {
+  id: number
+  owner_id: number
+  name: string
+  content: string
+  variables: string[]
+  shared: boolean
+  created_at: string
+  updated_at: string
+  /** Whether this user may change it (the owner). */
+  editable: boolean
+}
+
+export interface PromptPage {
+  items: PromptTemplate[]
+  total: number
+  page: number
+  page_size: number
+}
+
+export interface PlaygroundResult {
+  model: string
+  content: string
+  reasoning_content: string | null
+  prompt_tokens: number | null
+  completion_tokens: number | null
+  latency_ms: number | null
+  ttft_ms: number | null
+  tokens_per_second?: number | null
+  finish_reason?: string | null
+  error: { code?: string; message?: string } | null
+}
+
+export interface PlaygroundRun {
+  id: number
+  owner_id: number
+  prompt: string
+  system_prompt: string
+  params: ChatParams
+  results: PlaygroundResult[]
+  created_at: string
+}
+
+export interface PlaygroundPage {
+  items: PlaygroundRun[]
+  total: number
+  page: number
+  page_size: number
+}
+
+export interface PlaygroundInput {
+  prompt: string
+  system_prompt?: string
+  models: string[]
+  params?: ChatParams
+}
+
+/** One entry of `GET /v1/models`. */
+export interface OpenAiModel {
+  id: string
+  object: string
+  owned_by?: string
+  created?: number
+}
+
+export type ExportFormat = 'json' | 'markdown'
+
+// ----- streamed answers -----
+
+/** What a chat stream tells the page, decoded from its SSE frames. */
+export type ChatStreamEvent =
+  | { type: 'message'; message: ChatMessage }
+  | { type: 'delta'; content: string; reasoning: string }
+  | { type: 'done'; message: ChatMessage }
+  | { type: 'error'; code: string; message: string }
+
+/** What a playground stream tells the page; every event but `done` names its column. */
+export type PlaygroundStreamEvent =
+  | { type: 'delta'; index: number; content: string; reasoning: string }
+  | { type: 'result'; index: number; result: Partial<PlaygroundResult> }
+  | { type: 'error'; index: number | null; code: string; message: string }
+  | { type: 'done'; runId: number | null }
+
+interface ErrorBody {
+  error?: { code?: string; message?: string } | string
+  code?: string
+  message?: string
+}
+
+function errorOf(body: ErrorBody | null): { code: string; message: string } {
+  const inner = body?.error
+  if (inner && typeof inner === 'object') {
+    return { code: inner.code ?? 'error', message: inner.message ?? inner.code ?? 'error' }
+  }
+  if (typeof inner === 'string') return { code: body?.code ?? 'error', message: inner }
+  return { code: body?.code ?? 'error', message: body?.message ?? 'error' }
+}
+
+/** Decode one SSE frame of a conversation stream; unknown frames give null. */
+export function decodeChatEvent(event: SseEvent): ChatStreamEvent | null {
+  const data = eventJson<Record<string, unknown>>(event)
+  if (data === null || typeof data !== 'object') return null
+  switch (event.event) {
+    case 'message':
+      return { type: 'message', message: data as unknown as ChatMessage }
+    case 'delta':
+      return {
+        type: 'delta',
+        content: typeof data.content === 'string' ? data.content : '',
+        reasoning: typeof data.reasoning_content === 'string' ? data.reasoning_content : '',
+      }
+    case 'done':
+      return { type: 'done', message: data as unknown as ChatMessage }
+    case 'error':
+      return { type: 'error', ...errorOf(data as ErrorBody) }
+    default:
+      return null
+  }
+}
+
+/** Decode one SSE frame of a playground stream; unknown frames give null. */
+export function decodePlaygroundEvent(event: SseEvent): PlaygroundStreamEvent | null {
+  const data = eventJson<Record<string, unknown>>(event)
+  if (data === null || typeof data !== 'object') return null
+  const index = typeof data.index === 'number' ? data.index : null
+  switch (event.event) {
+    case 'delta':
+      if (index === null) return null
+      return {
+        type: 'delta',
+        index,
+        content: typeof data.content === 'string' ? data.content : '',
+        reasoning: typeof data.reasoning_content === 'string' ? data.reasoning_content : '',
+      }
+    case 'result':
+      if (index === null) return null
+      return { type: 'result', index, result: data as Partial<PlaygroundResult> }
+    case 'error':
+      return { type: 'error', index, ...errorOf(data as ErrorBody) }
+    case 'done':
+      return { type: 'done', runId: typeof data.run_id === 'number' ? data.run_id : null }
+    default:
+      return null
+  }
+}
+
+// ----- plain JSON calls -----
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: 'include' }
+  if (body !== undefined) {
+    init.body = JSON.stringify(body)
+    init.headers = { 'Content-Type': 'application/json' }
+  }
+  const response = await authFetch(new Request(url, init))
+  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
+  if (response.status === 204) return undefined as T
+  return (await response.json()) as T
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams()
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== '') search.set(key, String(value))
+  const text = search.toString()
+  return text ? `?${text}` : ''
+}
+
+const BASE = '/api/chat'
+
+export const chatApi = {
+  async listConversations(q: { q?: string; page?: number; page_size?: number } = {}): Promise<ConversationPage> {
+    return call('GET', `${BASE}/conversations${query(q)}`)
+  },
+  async createConversation(body: ConversationInput = {}): Promise<ConversationDetail> {
+    return call('POST', `${BASE}/conversations`, body)
+  },
+  async getConversation(id: number): Promise<ConversationDetail> {
+    return call('GET', `${BASE}/conversations/${id}`)
+  },
+  async updateConversation(id: number, body: ConversationInput): Promise<ConversationDetail> {
+    return call('PATCH', `${BASE}/conversations/${id}`, body)
+  },
+  async deleteConversation(id: number): Promise<void> {
+    await call('DELETE', `${BASE}/conversations/${id}`)
+  },
+  /** The export as text (JSON or Markdown), for a file download. */
+  async exportConversation(id: number, format: ExportFormat): Promise<string> {
+    const response = await authFetch(
+      new Request(`${BASE}/conversations/${id}/export?format=${format}`, { credentials: 'include' }),
+    )
+    if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
+    return response.text()
+  },
+  async importConversation(document: unknown): Promise<ConversationDetail> {
+    return call('POST', `${BASE}/conversations/import`, document)
+  },
+
+  /** Send a user message and stream the answer. */
+  send(id: number, body: SendInput, onEvent: (e: ChatStreamEvent) => void, signal?: AbortSignal): Promise<void> {
+    return streamSse({
+      url: `${BASE}/conversations/${id}/messages`,
+      body,
+      signal,
+      onEvent: (raw) => {
+        const event = decodeChatEvent(raw)
+        if (event !== null) onEvent(event)
+      },
+    })
+  },
+  /** A new answer beside an assistant message (same parent), streamed like `send`. */
+  regenerate(
+    id: number,
+    messageId: number,
+    body: { model?: string | null; params?: ChatParams },
+    onEvent: (e: ChatStreamEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return streamSse({
+      url: `${BASE}/conversations/${id}/messages/${messageId}/regenerate`,
+      body,
+      signal,
+      onEvent: (raw) => {
+        const event = decodeChatEvent(raw)
+        if (event !== null) onEvent(event)
+      },
+    })
+  },
+
+  async listPrompts(): Promise<PromptPage> {
+    return call('GET', `${BASE}/prompts${query({ page_size: 100 })}`)
+  },
+  async renderPrompt(id: number, variables: Record<string, string>): Promise<{ content: string }> {
+    return call('POST', `${BASE}/prompts/${id}/render`, { variables })
+  },
+
+  runPlayground(body: PlaygroundInput, onEvent: (e: PlaygroundStreamEvent) => void, signal?: AbortSignal): Promise<void> {
+    return streamSse({
+      url: `${BASE}/playground`,
+      body,
+      signal,
+      onEvent: (raw) => {
+        const event = decodePlaygroundEvent(raw)
+        if (event !== null) onEvent(event)
+      },
+    })
+  },
+  async listPlayground(): Promise<PlaygroundPage> {
+    return call('GET', `${BASE}/playground${query({ page_size: 50 })}`)
+  },
+  async getPlayground(id: number): Promise<PlaygroundRun> {
+    return call('GET', `${BASE}/playground/${id}`)
+  },
+  async deletePlayground(id: number): Promise<void> {
+    await call('DELETE', `${BASE}/playground/${id}`)
+  },
+
+  /** The models this user may chat with (same Bearer token as the rest of the app). */
+  async models(): Promise<OpenAiModel[]> {
+    const body = await call<{ data?: OpenAiModel[] }>('GET', '/v1/models')
+    return Array.isArray(body.data) ? body.data : []
+  },
+}
+
+/** Hand the browser a text as a file download. */
+export function downloadText(text: string, filename: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }))
+  const link = document.createElement('a')
+  link.href = url
+  link.download = filename
+  document.body.appendChild(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}

@@ -1,0 +1,179 @@
+"""The model registry, deployments and providers pages in a real browser against a real server (issue 6).
+
+A researcher trains a tiny job through the API (the demo model, two steps); when it succeeds the
+registry holds `ft:demo-tiny:lf:<job id>`. In the browser: Models lists it → its page shows the lineage
+(job and dataset links) → a tag added in the versions table is saved → the version is deployed and the
+Deployments page shows it ready, then undeploys it → Providers refuses a bad base URL next to the
+field, then adds the provider. A screenshot of each stage goes to test-results/models-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import APIRequestContext, Page, expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+USER_PASSWORD = "e2e-models-password"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
+# Generous: the first job builds the demo model, and the machine may be shared with other work.
+TRAINING_TIMEOUT_S = 240.0
+DEPLOY_TIMEOUT_MS = 180_000
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def _shot(page: Page, name: str) -> None:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # let Element Plus' enter transitions finish, for a readable picture
+    page.screenshot(path=str(RESULTS_DIR / f"models-{name}.png"), full_page=True)
+
+
+def _register_and_login(page: Page) -> tuple[str, dict[str, str]]:
+    """A new researcher, logged in in the browser; returns the name and API headers for set-up calls."""
+    username = _unique("mo")
+    response = page.request.post(
+        "/api/auth/register",
+        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
+    )
+    assert response.status == 201, response.text()
+    # The browser first: an API login through page.request shares its cookies, and /login would
+    # then go straight on to the dashboard.
+    page.goto("/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(USER_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    login = page.request.post(
+        "/api/auth/login",
+        data={"username_or_email": username, "password": USER_PASSWORD, "remember_me": False},
+    )
+    assert login.ok, login.text()
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    return username, headers
+
+
+def _train_tiny_job(request: APIRequestContext, headers: dict[str, str]) -> tuple[int, int]:
+    """The sample dataset and a two-step LoRA job on the demo model, run to success; (job id, dataset id)."""
+    created = request.post("/api/datasets/samples/forge-demo", headers=headers)
+    assert created.status == 201, created.text()
+    dataset_id = int(created.json()["dataset"]["id"])
+    spec: dict[str, Any] = {
+        "model_name_or_path": "demo-tiny",
+        "stage": "sft",
+        "finetuning_type": "lora",
+        "dataset": dataset_id,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "cutoff_len": 128,
+        "per_device_train_batch_size": 2,
+        "save_strategy": "no",
+    }
+    job = request.post(
+        "/api/jobs", data={"name": "e2e model run", "spec": spec, "start": True}, headers=headers
+    )
+    assert job.status == 201, job.text()
+    job_id = int(job.json()["id"])
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    status = "queued"
+    while time.monotonic() < deadline:
+        answer = request.get(f"/api/jobs/{job_id}", headers=headers)
+        assert answer.ok, answer.text()
+        status = str(answer.json()["status"])
+        if status in {"succeeded", "failed", "cancelled"}:
+            break
+        time.sleep(0.5)
+    assert status == "succeeded", f"the tiny job ended {status}"
+    return job_id, dataset_id
+
+
+def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
+    _, headers = _register_and_login(page)
+    job_id, dataset_id = _train_tiny_job(page.request, headers)
+    model_name = f"ft:demo-tiny:lf:{job_id}"
+
+    # Models: the built-in demo model on top, the fine-tuned one in the table.
+    page.goto("/models")
+    expect(page.get_by_test_id("model-row-demo-tiny")).to_be_visible()
+    row = page.locator(f'[data-testid^="model-row-"][data-name="{model_name}"]')
+    expect(row).to_be_visible()
+    expect(page.get_by_test_id("models-table")).to_contain_text("LORA r")
+    _shot(page, "1-list")
+
+    # Its page: versions and the lineage, with links to the job and to the dataset.
+    row.click()
+    expect(page).to_have_url(re.compile(r"/models/\d+$"))
+    expect(page.get_by_test_id("model-name")).to_have_text(model_name)
+    expect(page.get_by_test_id("version-row-1")).to_be_visible()
+    lineage = page.get_by_test_id("lineage-panel")
+    expect(lineage.get_by_test_id("lineage-base")).to_contain_text("demo-tiny")
+    expect(lineage.get_by_test_id("lineage-job-link")).to_have_attribute("href", f"/jobs/{job_id}")
+    dataset_link = lineage.get_by_test_id("lineage-dataset-link")
+    expect(dataset_link).to_have_attribute("href", f"/datasets/{dataset_id}")
+    expect(lineage.get_by_test_id("lineage-final-loss")).not_to_have_text("—")
+    _shot(page, "2-detail")
+
+    # A tag, saved on Enter, still there after a reload.
+    page.get_by_test_id("version-tag-add").click()
+    page.get_by_test_id("version-tag-input").fill("e2e-best")
+    page.get_by_test_id("version-tag-input").press("Enter")
+    tags = page.get_by_test_id("version-tags-1")
+    expect(tags.get_by_test_id("version-tag")).to_have_text(["e2e-best"])
+    expect(page.locator(".el-message--success")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("version-tags-1").get_by_test_id("version-tag")).to_have_text(["e2e-best"])
+    _shot(page, "3-tagged")
+
+    # Deploy the version; the Deployments page (refreshing by itself) shows it, then undeploys it.
+    page.get_by_test_id("version-deploy-1").click()
+    expect(page.get_by_test_id("deploy-started")).to_be_visible(timeout=DEPLOY_TIMEOUT_MS)
+    page.goto("/deployments")
+    deployment = page.locator('[data-testid^="deployment-row-"]', has_text=model_name).first
+    expect(deployment).to_be_visible(timeout=30_000)
+    key = (deployment.get_attribute("data-testid") or "").removeprefix("deployment-row-")
+    status = page.get_by_test_id(f"deployment-status-{key}")
+    expect(status).to_have_attribute("data-status", "ready", timeout=DEPLOY_TIMEOUT_MS)
+    _shot(page, "4-deployments")
+    page.get_by_test_id(f"deployment-stop-{key}").click()
+    page.locator(".el-message-box__btns .el-button--primary").click()
+    expect(status).to_have_attribute("data-status", "stopped", timeout=DEPLOY_TIMEOUT_MS)
+
+    # Providers: a bad base URL is refused next to its field; a good one is added.
+    provider = _unique("e2e").replace("_", "-")
+    page.goto("/providers")
+    expect(page.get_by_test_id("providers-table")).to_be_visible()
+    page.get_by_test_id("providers-add").click()
+    page.get_by_test_id("provider-name").fill(provider)
+    page.get_by_test_id("provider-base-url").fill("localhost:8000")
+    page.get_by_test_id("provider-submit").click()
+    dialog = page.get_by_test_id("provider-dialog")
+    expect(dialog.locator(".el-form-item__error")).to_contain_text("http:// or https://")
+    _shot(page, "5-provider-invalid")
+    page.get_by_test_id("provider-base-url").fill("http://127.0.0.1:9/v1")
+    page.get_by_test_id("provider-api-key").fill("sk-e2e-secret-wxyz")
+    page.get_by_test_id("provider-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id(f"provider-row-{provider}")).to_be_visible()
+    expect(page.get_by_test_id(f"provider-key-{provider}")).to_have_text("••••wxyz")
+    # Nothing listens on port 9: refreshing its models says why, next to the provider.
+    page.get_by_test_id(f"provider-refresh-{provider}").click()
+    expect(page.locator('[data-testid^="provider-refresh-error-"]')).to_be_visible(timeout=30_000)
+    _shot(page, "6-providers")
+
+    # The models page in dark mode, in Chinese, at 1280 px: it still lays out.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/models")
+    page.get_by_test_id("theme-toggle").click()
+    page.get_by_test_id("locale-switch").click()
+    page.get_by_test_id("locale-option-zh-CN").click()
+    expect(page.get_by_test_id("models-page")).to_contain_text("登记基座模型")
+    expect(row).to_be_visible()
+    _shot(page, "7-dark-zh")
