@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import PromptTemplate, User
 from loraforge.services import audit, ownership
 from loraforge.services.audit import AuditAction
-from loraforge.services.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound
+from loraforge.services.errors import FieldIssue, Forbidden, InvalidInput, NotFound
+from loraforge.services.owner_names import OwnerUniqueName
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -93,35 +93,13 @@ def list_prompts(
     return PromptPage(items=list(rows), total=total)
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(
-        f"you already have a prompt named {name!r}",
-        code="prompt_name_taken",
-        fields=[FieldIssue(field="name", message="already used by another of your prompts")],
-    )
-
-
-def _ensure_name_free(session: Session, *, owner_id: int, name: str, exclude: int | None = None) -> None:
-    query = select(PromptTemplate.id).where(PromptTemplate.owner_id == owner_id, PromptTemplate.name == name)
-    if exclude is not None:
-        query = query.where(PromptTemplate.id != exclude)
-    if session.scalar(query.limit(1)) is not None:
-        raise _name_taken(name)
-
-
-def _commit_unique(session: Session, name: str) -> None:
-    """Commit; a concurrent insert of the same (owner, name) surfaces as the same 409."""
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise _name_taken(name) from None
+_NAMES = OwnerUniqueName(PromptTemplate, "prompt")
 
 
 def create_prompt(
     session: Session, *, actor: User, name: str, content: str, shared: bool, ip: str | None
 ) -> PromptTemplate:
-    _ensure_name_free(session, owner_id=actor.id, name=name)
+    _NAMES.ensure_free(session, owner_id=actor.id, name=name)
     prompt = PromptTemplate(
         owner_id=actor.id, name=name, content=content, variables=variables_of(content), shared=shared
     )
@@ -131,7 +109,7 @@ def create_prompt(
         session, action=AuditAction.prompt_created, actor=actor, target_type="prompt", target_id=prompt.id,
         ip=ip, details={"name": name, "shared": shared},
     )  # fmt: skip
-    _commit_unique(session, name)
+    _NAMES.commit(session, name)
     return prompt
 
 
@@ -145,7 +123,7 @@ def update_prompt(
         raise InvalidInput(f"{issues[0].field} cannot be null", fields=issues)
     prompt = get_prompt(session, actor=actor, prompt_id=prompt_id, write=True)
     if "name" in changes and changes["name"] != prompt.name:
-        _ensure_name_free(session, owner_id=prompt.owner_id, name=changes["name"], exclude=prompt.id)
+        _NAMES.ensure_free(session, owner_id=prompt.owner_id, name=changes["name"], exclude=prompt.id)
         prompt.name = changes["name"]
     if "content" in changes:
         prompt.content = changes["content"]
@@ -156,7 +134,7 @@ def update_prompt(
         session, action=AuditAction.prompt_updated, actor=actor, target_type="prompt", target_id=prompt.id,
         ip=ip, details={"fields": sorted(changes)},
     )  # fmt: skip
-    _commit_unique(session, prompt.name)
+    _NAMES.commit(session, prompt.name)
     return prompt
 
 

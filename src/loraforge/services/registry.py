@@ -741,6 +741,32 @@ def fine_tuned_name(base: str, suffix: str | None, job_id: int) -> str:
     return f"ft:{head}{tail}"
 
 
+def _job_version(
+    session: Session, model: RegisteredModel, *, job: Job, output: Path, weights: str, created_by: int
+) -> ModelVersion:
+    """A ready version of `model` whose files are the job's output (no copy), made current."""
+    spec = job.spec or {}
+    lineage = _lineage(session, spec)
+    lineage.pop("display", None)
+    version = _new_version(
+        session,
+        model,
+        weights=weights,
+        status="ready",
+        path=str(output),
+        source_job_id=job.id,
+        dataset_version_id=job.dataset_version_id,
+        spec=dict(spec),
+        metrics=_job_metrics(session, output, job),
+        info=model_files.detect_info(output),
+        size_bytes=model_files.folder_size(output),
+        created_by=created_by,
+        **lineage,
+    )
+    model.current_version_id = version.id
+    return version
+
+
 def register_job_result(session: Session, *, settings: Settings, job: Job) -> ModelVersion | None:
     """Called in the transaction that moves `job` to succeeded (no commit here)."""
     spec = job.spec or {}
@@ -770,22 +796,7 @@ def register_job_result(session: Session, *, settings: Settings, job: Job) -> Mo
     )
     session.add(model)
     session.flush()
-    version = _new_version(
-        session,
-        model,
-        weights=weights,
-        status="ready",
-        path=str(output),
-        source_job_id=job.id,
-        dataset_version_id=job.dataset_version_id,
-        spec=dict(spec),
-        metrics=_job_metrics(session, output, job),
-        info=model_files.detect_info(output),
-        size_bytes=model_files.folder_size(output),
-        created_by=job.owner_id,
-        **lineage,
-    )
-    model.current_version_id = version.id
+    version = _job_version(session, model, job=job, output=output, weights=weights, created_by=job.owner_id)
     audit.record(
         session,
         action=AuditAction.model_registered,
@@ -824,24 +835,7 @@ def add_job_version(
             code="job_output_missing",
             fields=[FieldIssue(field="job_id", message="no adapter or weights in its output")],
         )
-    lineage = _lineage(session, spec)
-    lineage.pop("display", None)
-    version = _new_version(
-        session,
-        model,
-        weights=weights,
-        status="ready",
-        path=str(output),
-        source_job_id=job.id,
-        dataset_version_id=job.dataset_version_id,
-        spec=dict(spec),
-        metrics=_job_metrics(session, output, job),
-        info=model_files.detect_info(output),
-        size_bytes=model_files.folder_size(output),
-        created_by=actor.id,
-        **lineage,
-    )
-    model.current_version_id = version.id
+    version = _job_version(session, model, job=job, output=output, weights=weights, created_by=actor.id)
     audit.record(
         session,
         action=AuditAction.model_version_created,

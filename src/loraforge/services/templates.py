@@ -20,14 +20,14 @@ from typing import Any
 
 import yaml
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobTemplate, User
 from loraforge.engine.spec import JobSpec, SpecError, load_spec, spec_json_schema
 from loraforge.services import audit, job_specs, jobs, ownership
 from loraforge.services.audit import AuditAction
-from loraforge.services.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound
+from loraforge.services.errors import FieldIssue, Forbidden, InvalidInput, NotFound
+from loraforge.services.owner_names import OwnerUniqueName
 from loraforge.settings import Settings
 
 _PLACEHOLDER_DATA = "/dev/null/template-placeholder.jsonl"
@@ -128,29 +128,7 @@ def list_templates(
     return TemplatePage(items=list(rows), total=total)
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(
-        f"you already have a template named {name!r}",
-        code="template_name_taken",
-        fields=[FieldIssue(field="name", message="already used by another of your templates")],
-    )
-
-
-def _ensure_name_free(session: Session, *, owner_id: int, name: str, exclude: int | None = None) -> None:
-    query = select(JobTemplate.id).where(JobTemplate.owner_id == owner_id, JobTemplate.name == name)
-    if exclude is not None:
-        query = query.where(JobTemplate.id != exclude)
-    if session.scalar(query.limit(1)) is not None:
-        raise _name_taken(name)
-
-
-def _commit_unique(session: Session, name: str) -> None:
-    """Commit; a concurrent insert of the same (owner, name) surfaces as the same 409."""
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise _name_taken(name) from None
+_NAMES = OwnerUniqueName(JobTemplate, "template")
 
 
 def create_template(
@@ -164,7 +142,7 @@ def create_template(
     ip: str | None,
 ) -> JobTemplate:
     stored = check_template_spec(session, actor=actor, spec=spec)
-    _ensure_name_free(session, owner_id=actor.id, name=name)
+    _NAMES.ensure_free(session, owner_id=actor.id, name=name)
     template = JobTemplate(owner_id=actor.id, name=name, description=description, spec=stored, shared=shared)
     session.add(template)
     session.flush()
@@ -172,7 +150,7 @@ def create_template(
         session, action=AuditAction.template_created, actor=actor, target_type="template",
         target_id=template.id, ip=ip, details={"name": name, "shared": shared},
     )  # fmt: skip
-    _commit_unique(session, name)
+    _NAMES.commit(session, name)
     return template
 
 
@@ -184,7 +162,7 @@ def update_template(
     if "spec" in changes:
         template.spec = check_template_spec(session, actor=actor, spec=changes["spec"])
     if "name" in changes and changes["name"] != template.name:
-        _ensure_name_free(session, owner_id=template.owner_id, name=changes["name"], exclude=template.id)
+        _NAMES.ensure_free(session, owner_id=template.owner_id, name=changes["name"], exclude=template.id)
         template.name = changes["name"]
     if "description" in changes:
         template.description = changes["description"]
@@ -194,7 +172,7 @@ def update_template(
         session, action=AuditAction.template_updated, actor=actor, target_type="template",
         target_id=template.id, ip=ip, details={"fields": sorted(changes)},
     )  # fmt: skip
-    _commit_unique(session, template.name)
+    _NAMES.commit(session, template.name)
     return template
 
 
