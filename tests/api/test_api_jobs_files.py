@@ -110,6 +110,9 @@ def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Se
     # The curve outlives the run directory's removal (retention) and goes with the job.
     metric_file = settings.data_dir / "job_metrics" / f"{job_id}.bin"
     assert metric_file.exists()
+    models = api.client.get("/api/models", params={"job_id": job_id}, headers=alice.headers).json()["items"]
+    for model in models:  # the succeeded job's output became a model; the job goes only after it
+        assert api.client.delete(f"/api/models/{model['id']}", headers=alice.headers).status_code == 204
     assert api.client.delete(base, headers=alice.headers).status_code == 204
     assert not metric_file.exists()
 

@@ -73,6 +73,7 @@ def test_jwt_secret_generated_once_with_0600(settings):
         ({"jwt_secret": SecretStr("a" * 64)}, "variety"),
         ({"admin_password": SecretStr("admin")}, "LORAFORGE_ADMIN_PASSWORD is weak"),
         ({"password_hash_memory_kib": 1024}, "password hashing"),
+        ({"provider_secret_key": None}, "LORAFORGE_PROVIDER_SECRET_KEY must be set"),
     ],
 )
 def test_production_refuses_weak_or_default_secrets(settings, changes, complaint):
@@ -82,6 +83,7 @@ def test_production_refuses_weak_or_default_secrets(settings, changes, complaint
         "admin_password": SecretStr("a-long-admin-password"),
         "password_hash_memory_kib": 19 * 1024,
         "password_hash_time_cost": 2,
+        "provider_secret_key": SecretStr("q3Xv9bYz1s8RkT2wLm5nJp7dFh0cGa4eUi6oWy8tBx0="),
     }
     production = settings.model_copy(update={**strong, **changes})
     with pytest.raises(InsecureSettingsError, match=complaint):
@@ -96,6 +98,7 @@ def test_production_starts_with_strong_secrets(settings):
             "admin_password": SecretStr("a-long-admin-password"),
             "password_hash_memory_kib": 19 * 1024,
             "password_hash_time_cost": 2,
+            "provider_secret_key": SecretStr("q3Xv9bYz1s8RkT2wLm5nJp7dFh0cGa4eUi6oWy8tBx0="),
         }
     )
     with TestClient(create_app(production)) as client:
