@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -20,6 +22,13 @@ from loraforge.inference.types import ServedModel
 from loraforge.settings import Settings
 
 HELLO = [{"role": "user", "content": "hello"}]
+
+
+def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run` in its own thread: Playwright's sync API (the e2e tests, same session) leaves an event
+    loop running in the main thread, where `asyncio.run` refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -106,20 +115,23 @@ def test_concurrent_first_requests_start_one_worker_and_one_deployment(
             await manager.tick()
             assert _rows(database)[0].requests_served == 1
 
-            # The virtual demo-tiny (no registry version) shares the worker and has no row.
+            # The virtual demo-tiny (no registry version) shares the worker and gets a row of its own.
             demo = ServedModel(
                 name="demo-tiny", model_id=None, version_id=None, owner_id=None, base=str(demo_folder)
             )
             endpoint = await manager.endpoint_for(demo, actor_id=None)
-            assert endpoint.deployment_id is None and endpoint.model == "demo-tiny"
-            assert manager.worker.process.pid == pid and len(_rows(database)) == 1
+            assert endpoint.deployment_id is not None and endpoint.model == "demo-tiny"
+            assert manager.worker.process.pid == pid
+            demo_row = next(r for r in _rows(database) if r.id == endpoint.deployment_id)
+            assert demo_row.model_version_id is None and demo_row.model_name == "demo-tiny"
+            assert len(_rows(database)) == 2
             await asyncio.to_thread(_chat, endpoint)
         finally:
             await manager.close()
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        assert _rows(database)[0].status == "stopped"
+        assert {row.status for row in _rows(database)} == {"stopped"}
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_idle_deployments_stop_and_the_worker_exits(
@@ -153,7 +165,7 @@ def test_idle_deployments_stop_and_the_worker_exits(
             actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
         assert actions.count("deployment.started") == 2 and "deployment.stopped" in actions
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_stale_rows_of_a_gone_worker_become_stopped(
@@ -190,6 +202,6 @@ def test_a_model_that_cannot_load_marks_the_deployment_failed(
         finally:
             await manager.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     row = _rows(database)[0]
     assert row.status == "failed" and row.error
