@@ -15,14 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from fastapi.responses import JSONResponse
 
 from loraforge.api.deps import CurrentUser, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES, error_body
 from loraforge.api.openai.schemas import ChatCompletion, ChatCompletionRequest
+from loraforge.api.sse import EventStreamResponse, aclose
 from loraforge.inference import gateway
 from loraforge.inference.types import Endpoint
 from loraforge.services.errors import ServiceError
@@ -39,37 +38,9 @@ def _event(payload: dict[str, Any]) -> bytes:
     )
 
 
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
-
-
 def _record(request: Request, endpoint: Endpoint) -> None:
     if endpoint.deployment_id is not None:
         request.app.state.inference.record_request(endpoint.deployment_id)
-
-
-class _EventStream(StreamingResponse):
-    """A StreamingResponse that always closes the upstream iterator, however the response ends
-    (finished, client gone, cancelled): an abandoned generator would otherwise be closed only by GC."""
-
-    def __init__(self, events: AsyncIterator[bytes], upstream: AsyncIterator[dict[str, Any]]) -> None:
-        super().__init__(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self._events = events
-        self._upstream = upstream
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await _aclose(self._events)
-                await _aclose(self._upstream)
 
 
 async def _events(
@@ -133,9 +104,9 @@ async def create_chat_completion(
         first = None
     except BaseException:
         _record(request, endpoint)
-        await _aclose(chunks)
+        await aclose(chunks)
         raise
     events = _events(
         first, chunks, include_usage=body.include_usage, on_end=lambda: _record(request, endpoint)
     )
-    return _EventStream(events, chunks)
+    return EventStreamResponse(events, also_close=(chunks,))

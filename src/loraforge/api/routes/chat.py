@@ -13,12 +13,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Body, Query, Request, status
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Send
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep
 from loraforge.api.errors import ErrorBody, ErrorDetail, ErrorResponse
@@ -49,6 +47,7 @@ from loraforge.api.schemas_chat import (
     PromptUpdate,
     Regenerate,
 )
+from loraforge.api.sse import EventStreamResponse
 from loraforge.db.models import Conversation, PromptTemplate, User
 from loraforge.db.session import Database
 from loraforge.inference import gateway
@@ -61,7 +60,6 @@ router = APIRouter(tags=["chat"])
 Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
 PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
-EVENT_STREAM = "text/event-stream"
 _STREAM_DOC = (
     "Server-Sent Events. `event: message` (the stored user message, MessagePublic), `event: delta` "
     "(`{content?, reasoning_content?}`), then `event: done` (the stored assistant message, MessagePublic) "
@@ -79,28 +77,6 @@ def _stream_responses(description: str, events: type[BaseModel]) -> dict[int | s
     # FastAPI files `model` under the route's media type (text/event-stream), so the event shapes
     # reach the OpenAPI components and the generated client's types.
     return {200: {"description": description, "model": events}}
-
-
-class EventStreamResponse(StreamingResponse):
-    """SSE with the body iterator always closed, so a client that goes away triggers its cleanup
-    (closing upstream, storing the partial answer) at once rather than when it is garbage-collected."""
-
-    media_type = EVENT_STREAM
-
-    def __init__(self, content: AsyncIterator[bytes], status_code: int = 200) -> None:
-        # no-cache: never replayed from a cache; X-Accel-Buffering: nginx passes each event on at once.
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        super().__init__(content, status_code=status_code, headers=headers)
-        self._events = content
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            close = getattr(self._events, "aclose", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
-                    await close()
 
 
 def _sse(event: str, payload: BaseModel | dict[str, Any]) -> bytes:
