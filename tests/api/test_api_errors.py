@@ -61,6 +61,14 @@ def test_unknown_routes_and_methods(client):
     unknown = client.get("/v1/does-not-exist")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["type"] == "not_found_error" and unknown.json()["error"]["message"]
+    too_large = client.post(
+        "/v1/chat/completions",
+        content=b"x" * (64 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "payload_too_large"
+    assert too_large.json()["error"]["type"] == "invalid_request_error"
     unauthenticated = client.get("/v1/models")
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"]["type"] == "authentication_error"

@@ -19,7 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _TOO_LARGE_MESSAGE = "request body exceeds the limit of {limit} bytes"
 
 
-def _error_body(code: str, message: str) -> bytes:
+def _error_body(status: int, code: str, message: str, path: str) -> bytes:
+    """The project's error shape, or OpenAI's under /v1 (the official client reads only that one)."""
+    # Imported here: the /v1 package imports this module (RouteBodyLimit) while it initialises.
+    from loraforge.api.openai.errors import error_body as openai_error_body
+    from loraforge.api.openai.errors import is_openai_path
+
+    if is_openai_path(path):
+        return json.dumps(openai_error_body(status, message=message, code=code)).encode()
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
 
 
@@ -62,10 +69,11 @@ class BodySizeLimitMiddleware:
                 break
         if declared is not None:
             if not declared.isdigit():
-                await _send_error(send, 400, "bad_request", "invalid Content-Length header")
+                await _send_error(send, 400, "bad_request", "invalid Content-Length header", scope["path"])
                 return
             if int(declared) > limit:
-                await _send_error(send, 413, "payload_too_large", _TOO_LARGE_MESSAGE.format(limit=limit))
+                message = _TOO_LARGE_MESSAGE.format(limit=limit)
+                await _send_error(send, 413, "payload_too_large", message, scope["path"])
                 return
 
         received = 0
@@ -85,8 +93,8 @@ class BodySizeLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = _error_body(code, message)
+async def _send_error(send: Send, status: int, code: str, message: str, path: str) -> None:
+    body = _error_body(status, code, message, path)
     await send(
         {
             "type": "http.response.start",
