@@ -87,6 +87,8 @@ def main() -> None:
             packing=False,
             padding_free=False,
             sparse_lm_head=False,
+            fused_lm_loss=False,
+            fused_lora=False,
         )
         free = run(model, work, "padding_free", args.steps, args.max_samples, packing=False)
         packed = run(model, work, "packed", args.steps, args.max_samples, packing=True)

@@ -288,6 +288,18 @@ class JobSpec(BaseModel):
         "has a label (prompt and padding positions cannot change the loss), instead of full-vocabulary "
         "logits for every position. Exact; off for models that reshape their logits.",
     )
+    fused_lm_loss: bool = Field(
+        True,
+        description="sft/pt, with sparse_lm_head: compute the output layer and cross-entropy a block of "
+        "rows at a time, taking the gradient on the way, so full logits never exist. Same loss up to "
+        "float summation order; off for heads with a bias or models that scale/soft-cap logits.",
+    )
+    fused_lora: bool = Field(
+        True,
+        description="sft/pt: run each LoRA layer (fp32 base, no dropout, one plain adapter) as one "
+        "matmul with W + scaling*B@A rebuilt on the fly, instead of PEFT's three matmuls plus scale "
+        "and add. Same function up to float rounding; other layers keep PEFT's forward.",
+    )
     pad_to_multiple_of: int | None = Field(
         None, ge=1, description="Round padded batch lengths up to a multiple (tensor-core friendly on GPU)."
     )

@@ -13,6 +13,8 @@ Two independent pieces, each behind a spec switch:
   only at positions whose next token has a label. The full-vocabulary logits of prompt and padding
   positions never influence the loss (their targets are -100), so skipping them is exact; on this
   data that is most of the LM-head work, the single largest matmul of a small model.
+  With `fused_lm_loss` the head does not even build those logits at once: the hidden states are
+  captured and fed to a blocked linear + cross-entropy (engine/fused_loss.py).
 """
 
 from __future__ import annotations
@@ -136,28 +138,58 @@ def restore_attention(model: Any, previous: str | None) -> None:
         inner.set_attn_implementation(previous)
 
 
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def _plain_linear_head(inner: Any, head: Any) -> bool:
+    """True when logits are exactly hidden @ head.weight.T: a bias-free nn.Linear and a model that
+    does not scale or soft-cap its logits afterwards (Gemma 2, Cohere, Granite do)."""
+    import torch
+
+    if type(head) is not torch.nn.Linear or head.bias is not None:
+        return False
+    config = getattr(inner, "config", None)
+    text_config = getattr(config, "get_text_config", lambda: config)()
+    for cfg in {id(config): config, id(text_config): text_config}.values():
+        for name in _LOGIT_TRANSFORMS:
+            value = getattr(cfg, name, None)
+            if value not in (None, 1, 1.0):
+                return False
+    return True
+
+
 class LabelOnlyHead:
     """Forward pre-hook on the output embedding: while armed with a (B, T-1) bool mask of
     positions whose next token is a label, the head receives only those hidden states, so the
     model returns logits of shape (N, vocab) for exactly the N scored positions.
 
+    With `fused` (a plain linear head), the hook keeps those N hidden states in `captured` and
+    hands the head zero rows instead: the loss is then computed block by block from the captured
+    states and the head's weight, and full logits never exist.
+
     A pre-hook rather than a replacement module: state dicts, tied weights, PEFT adapters on the
     head and DDP's forward all stay untouched, and when disarmed it does nothing.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, fused: bool = False) -> None:
         inner = _inner_model(model)
         head = inner.get_output_embeddings()
         if head is None:
             raise ValueError("model has no output embedding")
+        self.module = head
+        self.fused = fused and _plain_linear_head(inner, head)
         self.mask: Any = None
+        self.captured: Any = None
         self.handle = head.register_forward_pre_hook(self._hook)
 
     def _hook(self, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         if self.mask is None or not args:
             return None
-        hidden = args[0]
-        return (hidden[:, :-1][self.mask], *args[1:])
+        hidden = args[0][:, :-1][self.mask]
+        if self.fused:
+            self.captured = hidden
+            return (hidden[:0], *args[1:])
+        return (hidden, *args[1:])
 
     def remove(self) -> None:
         self.handle.remove()
@@ -181,19 +213,29 @@ def label_only_loss(
     head.mask = keep
     try:
         outputs = model(**model_inputs)
+        captured, head.captured = head.captured, None
     finally:
         head.mask = None
-    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-    if logits.dim() != 2 or logits.shape[0] != targets.shape[0]:
-        raise RuntimeError(
-            f"sparse_lm_head: the model reshapes its logits ({tuple(logits.shape)}); "
-            "set `sparse_lm_head: false`"
-        )
-    if num_items_in_batch is None:
-        loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="mean")
+    if head.fused:
+        from loraforge.engine.fused_loss import linear_cross_entropy_sum
+
+        if captured is None or captured.shape[0] != targets.shape[0]:
+            raise RuntimeError(
+                "fused_lm_loss: the output layer did not see the scored positions; set `fused_lm_loss: false`"
+            )
+        total = linear_cross_entropy_sum(captured, head.module.weight, targets)
     else:
-        loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if logits.dim() != 2 or logits.shape[0] != targets.shape[0]:
+            raise RuntimeError(
+                f"sparse_lm_head: the model reshapes its logits ({tuple(logits.shape)}); "
+                "set `sparse_lm_head: false`"
+            )
+        total = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+    if num_items_in_batch is None:
+        loss = total / max(int(targets.numel()), 1)
+    else:
         if isinstance(num_items_in_batch, torch.Tensor):
-            num_items_in_batch = num_items_in_batch.to(loss.device)
-        loss = loss / num_items_in_batch
+            num_items_in_batch = num_items_in_batch.to(total.device)
+        loss = total / num_items_in_batch
     return loss, outputs

@@ -15,7 +15,8 @@ predict an allocator. All sizes are in GB = 10^9 bytes, per device (DDP replicat
                   bytes in 16-bit, attention scores excluded since SDPA / FlashAttention never store
                   them), c = compute-dtype bytes; with gradient checkpointing each layer keeps only its
                   input (c bytes) plus one layer's full set. Plus fp32 logits: tokens × vocab × 4
-                  (halved with sparse_lm_head: prompt positions produce no logits).
+                  (halved with sparse_lm_head: prompt positions produce no logits; with fused_lm_loss
+                  only one block of rows exists at a time: the GPU block and its 16-bit copy).
                   tokens = per_device_train_batch_size × cutoff_len (the worst case: full rows).
     total         the sum; the CUDA context, allocator fragmentation and the data pipeline are not
                   counted (typically another 1–2 GB).
@@ -31,6 +32,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from loraforge.engine.fused_loss import GPU_BLOCK_ELEMENTS
 
 GB = 1e9
 ADAM_BYTES_PER_TRAINABLE = 12  # fp32 grad + exp_avg + exp_avg_sq
@@ -273,7 +276,13 @@ def estimate(
         layer_acts = per_layer * shape.layers + per_layer * ACTIVATION_FACTOR
     else:
         layer_acts = per_layer * shape.layers * ACTIVATION_FACTOR
-    logits = tokens * shape.vocab * 4 * (0.5 if spec.get("sparse_lm_head", True) else 1.0)
+    sparse = spec.get("sparse_lm_head", True)
+    fused = sparse and spec.get("fused_lm_loss", True)
+    logits: float
+    if fused:
+        logits = min(tokens * shape.vocab, GPU_BLOCK_ELEMENTS) * (4 + 2)
+    else:
+        logits = tokens * shape.vocab * 4 * (0.5 if sparse else 1.0)
     activations = layer_acts + logits
     notes.append(f"activations for {batch} × {cutoff} tokens per device step")
     return Estimate(

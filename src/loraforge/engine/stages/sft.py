@@ -4,9 +4,11 @@ Not TRL's SFTTrainer: TRL 1.16 always swaps in a chunked LM-head loss that is ~2
 and uses more memory. The model's own causal-LM loss (mean over label tokens, with
 `num_items_in_batch` under gradient accumulation) is the same mathematics LLaMA-Factory uses.
 
-Two exact speed switches (engine/speed.py) act here: `padding_free` replaces the padded collator
-by one concatenated row with variable-length attention, and `sparse_lm_head` evaluates the output
-layer only where a label exists. Batches are still drawn by the Trainer's seeded random sampler
+Exact speed switches act here: `padding_free` replaces the padded collator by one concatenated row
+with variable-length attention, `sparse_lm_head` evaluates the output layer only where a label
+exists (engine/speed.py), `fused_lm_loss` does that block by block with the gradient taken on the
+way (engine/fused_loss.py), and `fused_lora` runs each LoRA layer as one matmul
+(engine/lora_fusion.py). Batches are still drawn by the Trainer's seeded random sampler
 (or the length-grouped one), so the rows of each step are the rows LLaMA-Factory draws.
 """
 
@@ -22,7 +24,7 @@ NEEDS_CHAT_TEMPLATE = True
 def build_trainer(ctx: StageContext) -> Any:
     from transformers import Trainer, TrainingArguments
 
-    from loraforge.engine import speed
+    from loraforge.engine import lora_fusion, speed
     from loraforge.engine.data import PaddingFreeCollator
 
     data = ctx.data
@@ -33,10 +35,12 @@ def build_trainer(ctx: StageContext) -> Any:
         previous_attn = speed.enable_padding_free(ctx.model)
         if previous_attn is not None:
             collator = PaddingFreeCollator(collator.pad_token_id)
+    if getattr(spec, "fused_lora", False):
+        lora_fusion.enable(ctx.model)
     head: speed.LabelOnlyHead | None = None
     if getattr(spec, "sparse_lm_head", False):
         try:
-            head = speed.LabelOnlyHead(ctx.model)
+            head = speed.LabelOnlyHead(ctx.model, fused=bool(getattr(spec, "fused_lm_loss", False)))
         except (ValueError, AttributeError, NotImplementedError):
             head = None  # no separable output layer: the model's own loss
 
