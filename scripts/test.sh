@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # One command to set up and run the whole test suite: lint, types, frontend checks and unit
 # tests, then pytest (API, engine, browser end-to-end) on SQLite, then the database-backed
-# tests again on a real PostgreSQL server.
+# API tests again on a real PostgreSQL server.
+#
+# The PostgreSQL phase runs every test under tests/api that asks for a database (the
+# `database_url` / `empty_database_url` fixtures), with two exceptions, both printed as
+# "deselected" in pytest's summary:
+#   --database-tests-only  drops tests that never touch the configured database (pure functions,
+#                          the state table, a restart test on its own SQLite file): on PostgreSQL
+#                          they would repeat the SQLite run exactly;
+#   -m "not engine_heavy"  drops the tests marked engine_heavy (pyproject.toml): runs spending their
+#                          time in engine subprocesses or a Ray head over database paths that quicker
+#                          tests cover too. Real engine runs still on PostgreSQL: submit -> train ->
+#                          succeeded, cancel, kill -9 diagnosis, stop then resume; so do the queue,
+#                          scheduler, migration, registry and every other API area's tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -35,7 +47,7 @@ step "pytest on SQLite (everything)"
 unset LORAFORGE_TEST_DATABASE_URL
 run_pytest -q -p no:cacheprovider tests
 
-step "pytest on PostgreSQL (every API test again)"
+step "pytest on PostgreSQL (the API tests that use the database, engine-heavy ones aside)"
 PIDFILE="$(mktemp)"
 cleanup_pg() {
   if [ -s "$PIDFILE" ]; then
@@ -49,5 +61,6 @@ cleanup_pg() {
 trap cleanup_pg EXIT
 PG_URL="$(PG_PIDFILE_OUT="$PIDFILE" bash scripts/ensure_postgres.sh | tail -1)"
 echo "using $PG_URL"
-LORAFORGE_TEST_DATABASE_URL="$PG_URL" run_pytest -q -p no:cacheprovider tests/api
+LORAFORGE_TEST_DATABASE_URL="$PG_URL" run_pytest -q -p no:cacheprovider --database-tests-only \
+  -m "not engine_heavy" tests/api
 step "all green"

@@ -23,6 +23,7 @@ def _tar_names(content: bytes) -> dict[str, bytes]:
         return {m.name: (tar.extractfile(m).read() if m.isfile() else b"") for m in tar}  # type: ignore[union-attr]
 
 
+@pytest.mark.engine_heavy
 def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Settings, demo_model: Path):
     alice, bob, operator = api.account("alice"), api.account("bob"), api.account("olga", role="operator")
     dataset = sample_dataset(api.client, alice)

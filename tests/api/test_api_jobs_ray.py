@@ -20,7 +20,7 @@ from loraforge.executors.base import LOG_FILE, ProcessRef
 from loraforge.executors.ray import RayExecutor
 from loraforge.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.engine_heavy]
 
 RAY_TIMEOUT_S = 240.0  # a Ray job starts a worker, then the engine imports torch: slower than local
 

@@ -13,6 +13,10 @@ from job_helpers import create_job, get_job, sample_dataset, tiny_spec, wait_for
 
 pytestmark = pytest.mark.slow
 
+# Long enough that the stop lands well before the end (it comes right after the first checkpoint, at
+# step 5), short enough that the resumed attempt does not spend half a minute writing checkpoints.
+RESUME_STEPS = 50
+
 
 def _checkpoints(api: Api, who: Account, job_id: int) -> list[dict[str, Any]]:
     response = api.client.get(f"/api/jobs/{job_id}/checkpoints", headers=who.headers)
@@ -37,7 +41,7 @@ def _events(api: Api, who: Account, job_id: int) -> list[dict[str, Any]]:
 def test_stop_then_resume_continues_the_curve_on_the_same_job(api: Api, demo_model: Path):
     alice, bob, operator = api.account("alice"), api.account("bob"), api.account("olga", role="operator")
     dataset = sample_dataset(api.client, alice)
-    spec = tiny_spec(dataset["id"], max_steps=120, save_strategy="steps", save_steps=5)
+    spec = tiny_spec(dataset["id"], max_steps=RESUME_STEPS, save_strategy="steps", save_steps=5)
     job = create_job(api.client, alice, spec, start=True)
     job_id = job["id"]
     assert job["attempt"] == 1 and job["resume_from"] is None
@@ -95,7 +99,7 @@ def test_stop_then_resume_continues_the_curve_on_the_same_job(api: Api, demo_mod
         f"/api/jobs/{job_id}/metrics", params={"downsample": 5000}, headers=alice.headers
     )
     steps = [p["step"] for p in metrics.json()["points"]]
-    assert steps == list(range(1, 121))  # one curve, every step once
+    assert steps == list(range(1, RESUME_STEPS + 1))  # one curve, every step once
 
     actions = [(e["action"], e["target_id"]) for e in api.audit(api.admin(), action="job.resumed")]
     assert actions == [("job.resumed", str(job_id))]
@@ -104,6 +108,7 @@ def test_stop_then_resume_continues_the_curve_on_the_same_job(api: Api, demo_mod
     )
 
 
+@pytest.mark.engine_heavy
 def test_failed_job_carries_a_spec_patch_and_clone_applies_it(api: Api, demo_model: Path):
     """QLoRA on a machine without CUDA fails with a machine-readable fix: drop quantization_bit."""
     alice, bob = api.account("alice"), api.account("bob")

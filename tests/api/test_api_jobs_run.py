@@ -115,6 +115,7 @@ def test_kill_9_of_the_engine_fails_the_job_with_a_diagnosis(api: Api, settings:
     assert isinstance(failed["error"]["last_log_lines"], list) and failed["error"]["last_log_lines"]
 
 
+@pytest.mark.engine_heavy
 def test_stop_a_running_job_gracefully(api: Api, settings: Settings, demo_model: Path):
     alice, job = _running(api, demo_model)
     response = api.client.post(f"/api/jobs/{job['id']}/stop", headers=alice.headers)  # type: ignore[attr-defined]

@@ -202,6 +202,7 @@ def test_events_stored_by_another_server_or_missed_by_the_hub_are_read_from_the_
 
 
 @pytest.mark.slow
+@pytest.mark.engine_heavy
 def test_stream_from_queued_to_succeeded_then_reconnect_after_mid_seq(
     api: Api, client: TestClient, demo_model: Path
 ):
@@ -248,6 +249,7 @@ def test_stream_from_queued_to_succeeded_then_reconnect_after_mid_seq(
 
 
 @pytest.mark.slow
+@pytest.mark.engine_heavy
 def test_owner_stop_through_rest_shows_up_on_the_stream(api: Api, client: TestClient, demo_model: Path):
     alice = api.account("alice")
     dataset = sample_dataset(api.client, alice)

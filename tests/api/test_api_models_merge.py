@@ -16,7 +16,7 @@ from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 from loraforge.services import model_files, registry
 from loraforge.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.engine_heavy]
 
 
 def _only_model(client: TestClient, account: Account, job_id: int) -> dict[str, Any]:

@@ -326,6 +326,7 @@ def test_websocket_refuses_bad_credentials_and_parameters(api: Api, client: Test
 
 
 @pytest.mark.slow
+@pytest.mark.engine_heavy
 def test_a_real_job_notifies_started_and_succeeded(settings: Settings, demo_model: Any) -> None:
     from loraforge.app import create_app
 

@@ -49,6 +49,7 @@ def upload(client: openai.OpenAI, rows: list[dict[str, Any]], name: str = "train
 
 
 @pytest.mark.slow
+@pytest.mark.engine_heavy
 def test_fine_tune_end_to_end_then_chat_with_the_model(server: LiveServer, settings: Settings):
     alice = server.account("alice")
     client = server.openai(alice)
