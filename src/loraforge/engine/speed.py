@@ -67,18 +67,21 @@ def _varlen_attention(
     sdpa = torch.nn.functional.scaled_dot_product_attention
     if len(bounds) == 2:  # one segment: no slicing, no concatenation
         out = sdpa(query, key, value, dropout_p=p, is_causal=True, scale=scaling, enable_gqa=gqa)
-    else:
-        # torch.split, not slicing: a slice's backward writes into a zero-filled full-size gradient
-        # per segment (O(segments x T) memory traffic); split's backward is one concatenation.
-        sizes = [e - s for s, e in itertools.pairwise(bounds)]
-        parts = zip(
-            query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2), strict=True
-        )
-        out = torch.cat(
-            [sdpa(q, k, v, dropout_p=p, is_causal=True, scale=scaling, enable_gqa=gqa) for q, k, v in parts],
-            dim=2,
-        )
-    return out.transpose(1, 2).contiguous(), None
+        return out.transpose(1, 2).contiguous(), None
+    # torch.split, not slicing: a slice's backward writes into a zero-filled full-size gradient
+    # per segment (O(segments x T) memory traffic); split's backward is one concatenation.
+    sizes = [e - s for s, e in itertools.pairwise(bounds)]
+    parts = zip(query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2), strict=True)
+    # Concatenate the (B, T, H, D) views along T: one copy gives the contiguous result (concatenating
+    # along T of (B, H, T, D) and then making the transpose contiguous would copy twice).
+    out = torch.cat(
+        [
+            sdpa(q, k, v, dropout_p=p, is_causal=True, scale=scaling, enable_gqa=gqa).transpose(1, 2)
+            for q, k, v in parts
+        ],
+        dim=1,
+    )
+    return out, None
 
 
 def _varlen_mask(**kwargs: Any) -> Any:
