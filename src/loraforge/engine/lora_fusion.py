@@ -10,8 +10,7 @@ With no dropout the same function is `x @ (W + scaling * B @ A).T`, and its grad
 so here each eligible layer runs one full-size matmul forward and one backward, plus rank-r thin
 ones for the adapter gradients, in the orientation BLAS runs fastest. `W + s B A` is rebuilt on
 the fly (out x in, cheap next to a batch of tokens) and never kept, so memory is lower than PEFT's
-path. The result differs from PEFT's only by
-float rounding.
+path. The result differs from PEFT's only by float rounding.
 
 Eligible layers: PEFT `lora.Linear` over a plain fp32 `nn.Linear`, one active plain-LoRA adapter,
 no dropout, frozen base weights. Anything else (bf16/fp16 weights, where adding the small update to
