@@ -28,7 +28,8 @@ from loraforge.app import create_app
 from loraforge.db.migrate import migrate
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.db.session import Database
-from loraforge.services import jobs, metric_store
+from loraforge.services.jobs import lifecycle as jobs
+from loraforge.services.jobs import metric_store
 from loraforge.settings import Settings
 
 PASSWORD = "bench-password-123"  # noqa: S105  (a throw-away admin in a temp dir)

@@ -31,14 +31,14 @@ from loraforge.api.routes.ws_notifications import router as ws_notifications_rou
 from loraforge.api.spa import SpaFiles
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
+from loraforge.errors import ServiceError
 from loraforge.executors import make_executor
-from loraforge.inference import providers as providers_client
-from loraforge.inference.manager import InferenceManager
-from loraforge.services import background
-from loraforge.services.bootstrap import ensure_first_admin
-from loraforge.services.errors import ServiceError
-from loraforge.services.event_hub import EventHub
-from loraforge.services.scheduler import Scheduler
+from loraforge.inference import upstream as providers_client
+from loraforge.services.accounts.bootstrap import ensure_first_admin
+from loraforge.services.jobs import housekeeping as background
+from loraforge.services.jobs.scheduler import Scheduler
+from loraforge.services.platform.event_hub import EventHub
+from loraforge.services.serving.manager import InferenceManager
 from loraforge.settings import Settings, get_settings
 
 logger = logging.getLogger("loraforge")

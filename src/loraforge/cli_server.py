@@ -77,8 +77,8 @@ def _read_password(args: argparse.Namespace) -> str | None:
 def _create_user(args: argparse.Namespace) -> int:
     from loraforge.db.migrate import migrate
     from loraforge.db.session import Database
-    from loraforge.services import users
-    from loraforge.services.errors import ServiceError
+    from loraforge.errors import ServiceError
+    from loraforge.services.accounts import users
 
     password = _read_password(args)
     if password is None:

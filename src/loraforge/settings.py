@@ -280,7 +280,7 @@ class Settings(BaseSettings):
     # -- derived values ------------------------------------------------------------------------
 
     def configure_password_hashing(self) -> None:
-        from loraforge.services import passwords
+        from loraforge.services.accounts import passwords
 
         passwords.configure(
             time_cost=self.password_hash_time_cost,

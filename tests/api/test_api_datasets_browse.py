@@ -172,7 +172,7 @@ def test_patch_and_delete_with_audit(api, alice, dataset, settings):
 
 
 def test_delete_refuses_while_a_job_uses_the_dataset(api, alice, dataset, monkeypatch):
-    from loraforge.services import datasets
+    from loraforge.services.datasets import catalog as datasets
 
     monkeypatch.setattr(datasets, "dataset_in_use", lambda session, *, dataset_id: True)
     assert_error(

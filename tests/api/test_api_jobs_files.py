@@ -12,7 +12,7 @@ import pytest
 from api_helpers import Api, assert_error
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.services import job_files
+from loraforge.services.jobs import files as job_files
 from loraforge.settings import Settings
 
 pytestmark = pytest.mark.slow

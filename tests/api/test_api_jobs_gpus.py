@@ -12,8 +12,8 @@ from api_helpers import Api, assert_error
 from job_helpers import HUB_MODEL, RecordingExecutor, create_job, get_job, sample_dataset, tiny_spec
 
 from loraforge.db.session import Database
-from loraforge.services import gpus
-from loraforge.services.scheduler import Scheduler
+from loraforge.services.jobs import gpu_fit as gpus
+from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.settings import Settings
 
 

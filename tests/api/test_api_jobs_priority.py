@@ -12,7 +12,7 @@ from api_helpers import Account, Api, assert_error
 from job_helpers import HUB_MODEL, RecordingExecutor, create_job, sample_dataset, tiny_spec
 
 from loraforge.db.session import Database
-from loraforge.services.scheduler import Scheduler
+from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.settings import Settings
 
 

@@ -19,7 +19,7 @@ from loraforge.db.models import Job
 from loraforge.db.session import Database
 from loraforge.executors.base import ProcessRef, ProcessState
 from loraforge.executors.local import LocalExecutor
-from loraforge.services.scheduler import Scheduler
+from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.settings import Settings
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B"  # never downloaded: the fake executor runs nothing

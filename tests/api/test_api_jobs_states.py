@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from loraforge.db.models import Job, User
 from loraforge.db.session import Database
-from loraforge.services.job_states import (
+from loraforge.services.jobs.states import (
     ALLOWED,
     InvalidTransition,
     JobStatus,

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from loraforge.app import create_app
 from loraforge.db.models import Job, JobEvent
-from loraforge.services.event_hub import job_channel
+from loraforge.services.platform.event_hub import job_channel
 from loraforge.settings import Settings
 
 _MAX_MESSAGES = 5000  # a runaway stream fails the test instead of looping

@@ -23,9 +23,12 @@ from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec
 
 from loraforge.db.models import Job
-from loraforge.services import job_specs, model_fetch, registry, retention
-from loraforge.services.errors import Conflict, NotFound
-from loraforge.services.job_states import JobStatus, transition
+from loraforge.errors import Conflict, NotFound
+from loraforge.services.jobs import retention
+from loraforge.services.jobs import specs as job_specs
+from loraforge.services.jobs.states import JobStatus, transition
+from loraforge.services.models import catalog as registry
+from loraforge.services.models import fetch as model_fetch
 from loraforge.settings import Settings
 
 
@@ -683,7 +686,7 @@ def test_the_scheduler_registers_in_the_success_transaction(
     failure rolls the tick back once, then the job is finalised without a model."""
     from job_helpers import RecordingExecutor
 
-    from loraforge.services.scheduler import Scheduler
+    from loraforge.services.jobs.scheduler import Scheduler
 
     scheduler = Scheduler(settings, app.state.db, executor=RecordingExecutor())
 

@@ -13,7 +13,8 @@ from api_helpers import Account, Api, assert_error
 from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.services import model_files, registry
+from loraforge.services.models import catalog as registry
+from loraforge.services.models import files as model_files
 from loraforge.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine_heavy]

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
 from loraforge.db.models import Job, Notification
-from loraforge.services.job_states import JobStatus, transition
+from loraforge.services.jobs.states import JobStatus, transition
 from loraforge.settings import Settings
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from loraforge.datastore import paths
 from loraforge.db.models import Dataset, StoredFile
 from loraforge.db.session import Database
-from loraforge.services import openai_files
+from loraforge.services.openai import files as openai_files
 from loraforge.settings import Settings
 
 

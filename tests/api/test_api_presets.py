@@ -10,10 +10,10 @@ from api_helpers import Api, assert_error
 from fastapi.testclient import TestClient
 from job_helpers import sample_dataset
 
+from loraforge.engine.chat_templates import TEMPLATE_NAMES
 from loraforge.engine.spec import load_spec
-from loraforge.engine.templates import TEMPLATE_NAMES
-from loraforge.services import memory_estimate as me
-from loraforge.services.presets import list_presets
+from loraforge.services.jobs import memory_estimate as me
+from loraforge.services.jobs.presets import list_presets
 from loraforge.settings import Settings
 
 PRESETS = list_presets()

@@ -16,8 +16,8 @@ from sqlalchemy import update
 
 from loraforge.db.base import utcnow
 from loraforge.db.models import Job
-from loraforge.services import retention
-from loraforge.services.job_states import JobStatus, transition
+from loraforge.services.jobs import retention
+from loraforge.services.jobs.states import JobStatus, transition
 from loraforge.settings import Settings
 
 KEPT = ("spec.json", "events.jsonl", "engine.log")

@@ -126,6 +126,6 @@ def test_spec_module_is_torch_free() -> None:
     import subprocess
     import sys
 
-    code = "import sys, loraforge.engine.spec, loraforge.engine.templates; print('torch' in sys.modules)"
+    code = "import sys, loraforge.engine.spec, loraforge.engine.chat_templates; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

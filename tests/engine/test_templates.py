@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from loraforge.engine.templates import TEMPLATE_NAMES, build_conversation_ids, get_template
+from loraforge.engine.chat_templates import TEMPLATE_NAMES, build_conversation_ids, get_template
 
 CONV = [
     {"role": "user", "content": "hi"},

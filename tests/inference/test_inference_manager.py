@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from loraforge.db.models import AuditLog, Deployment, ModelVersion, RegisteredModel, User
 from loraforge.db.session import Database
-from loraforge.inference.manager import InferenceManager
 from loraforge.inference.types import ServedModel
+from loraforge.services.serving.manager import InferenceManager
 from loraforge.settings import Settings
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -193,7 +193,7 @@ def test_a_model_that_cannot_load_marks_the_deployment_failed(
     manager = InferenceManager(settings, database)
 
     async def scenario() -> None:
-        from loraforge.services.errors import Unavailable
+        from loraforge.errors import Unavailable
 
         try:
             with pytest.raises(Unavailable) as failure:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from loraforge.services import passwords, tokens
-from loraforge.services.errors import AuthenticationFailed, InvalidInput
-from loraforge.services.throttle import _retry_after
+from loraforge.errors import AuthenticationFailed, InvalidInput
+from loraforge.services.accounts import passwords, tokens
+from loraforge.services.accounts.throttle import _retry_after
 
 SECRET = "unit-test-secret-" + "z" * 32
 

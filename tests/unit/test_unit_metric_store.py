@@ -1,5 +1,5 @@
 """The metric file: appended from job_events, rebuilt when missing or torn, read and downsampled with numpy
-exactly like the reference (`services.jobs.downsample` over the events' JSON)."""
+exactly like the reference (`services.jobs.lifecycle.downsample` over the events' JSON)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.db.session import Database
-from loraforge.services import jobs, metric_store
+from loraforge.services.jobs import lifecycle as jobs
+from loraforge.services.jobs import metric_store
 from loraforge.settings import Settings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from loraforge.db.models import Role, User
-from loraforge.services.errors import Forbidden, NotFound
-from loraforge.services.ownership import STAFF, can_access, ensure_access, ensure_role, owner_scope
+from loraforge.errors import Forbidden, NotFound
+from loraforge.services.platform.ownership import STAFF, can_access, ensure_access, ensure_role, owner_scope
 
 
 def _user(user_id: int, role: Role, *, disabled: bool = False) -> User:

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Role, User
 from loraforge.db.session import Database
-from loraforge.services import auth, ownership
-from loraforge.services.errors import AuthenticationFailed
+from loraforge.errors import AuthenticationFailed
+from loraforge.services.accounts import auth
+from loraforge.services.platform import ownership
 from loraforge.settings import Settings
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from loraforge.services.errors import (
+from loraforge.errors import (
     AuthenticationFailed,
     Conflict,
     Forbidden,

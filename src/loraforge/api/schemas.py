@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from loraforge.db.models import Role
-from loraforge.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from loraforge.services.users import USERNAME_RULE, check_username, normalize_email
+from loraforge.services.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from loraforge.services.accounts.users import USERNAME_RULE, check_username, normalize_email
 
 Username = Annotated[str, Field(description=f"Username: {USERNAME_RULE}."), AfterValidator(check_username)]
 Email = Annotated[

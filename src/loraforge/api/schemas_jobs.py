@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from loraforge.api.schemas import RequestModel
-from loraforge.services.jobs import PRIORITY_MAX, PRIORITY_MIN
+from loraforge.services.jobs.lifecycle import PRIORITY_MAX, PRIORITY_MIN
 
 CheckpointName = Annotated[str, StringConstraints(pattern=r"^checkpoint-\d{1,12}$", max_length=64)]
 

@@ -30,8 +30,8 @@ from starlette.concurrency import run_in_threadpool
 
 from loraforge.db.models import User
 from loraforge.db.session import Database
-from loraforge.services import auth
-from loraforge.services.errors import AuthenticationFailed
+from loraforge.errors import AuthenticationFailed
+from loraforge.services.accounts import auth
 from loraforge.settings import Settings
 
 SUBPROTOCOL = "loraforge.bearer"

@@ -1,7 +1,7 @@
 """ORM models (SQLAlchemy 2, typed `Mapped[]` columns).
 
 Later resources (datasets, jobs, models, conversations) each get an `owner_id` foreign key to
-`users.id` and go through `loraforge.services.ownership` for access checks. Every schema change
+`users.id` and go through `loraforge.services.platform.ownership` for access checks. Every schema change
 needs an Alembic migration in `db/migrations/versions/`.
 """
 
@@ -56,7 +56,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # Where job notifications are POSTed as JSON (optional; retried; see services.notifications).
+    # Where job notifications are POSTed as JSON (optional; retried; see services.platform.notifications).
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
 
     api_keys: Mapped[list[ApiKey]] = relationship(
@@ -241,7 +241,7 @@ JOB_STATUS_VALUES = ("draft", "queued", "starting", "running", "stopping", "succ
 class Job(Base):
     """A training job: its spec, the dataset version it pins, and where its engine process is.
 
-    `status` changes only through `loraforge.services.job_states.transition`. The run directory is
+    `status` changes only through `loraforge.services.jobs.states.transition`. The run directory is
     `<data_dir>/runs/<id>/` (kept in `run_dir` once known, so a restarted server finds the run).
     """
 

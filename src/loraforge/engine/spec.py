@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loraforge.engine.templates import TEMPLATE_NAMES
+from loraforge.engine.chat_templates import TEMPLATE_NAMES
 
 Stage = Literal["pt", "sft", "dpo", "merge"]
 FinetuningType = Literal["lora", "full", "freeze"]

@@ -22,9 +22,9 @@ from loraforge.api.deps import CurrentUser, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES, error_body
 from loraforge.api.openai.schemas import ChatCompletion, ChatCompletionRequest
 from loraforge.api.sse import EventStreamResponse, aclose
-from loraforge.inference import gateway
+from loraforge.errors import ServiceError
 from loraforge.inference.types import Endpoint
-from loraforge.services.errors import ServiceError
+from loraforge.services.serving import gateway
 
 router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
 logger = logging.getLogger("loraforge.api")

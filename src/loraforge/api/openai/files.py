@@ -1,4 +1,4 @@
-"""/v1 files (OpenAI-compatible): upload, list, retrieve, content, delete. Thin: `services.openai_files`."""
+"""/v1 files (OpenAI-compatible): upload, list, retrieve, content, delete. Thin: `services.openai.files`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from loraforge.api.middleware import RouteBodyLimit
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
 from loraforge.api.openai.schemas_ft import FileDeleted, FileList, FileObject
 from loraforge.db.models import StoredFile
-from loraforge.services import openai_files
+from loraforge.services.openai import files as openai_files
 from loraforge.settings import Settings
 
 router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)

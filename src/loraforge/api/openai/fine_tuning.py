@@ -1,6 +1,6 @@
 """/v1 fine tuning (OpenAI-compatible): jobs create/list/retrieve/cancel, events, checkpoints.
 
-Thin: parse, authorise, call `services.fine_tuning` (which maps LoRAForge jobs to OpenAI objects).
+Thin: parse, authorise, call `services.openai.fine_tuning` (which maps LoRAForge jobs to OpenAI objects).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from loraforge.api.openai.schemas_ft import (
     FineTuningJobList,
 )
 from loraforge.db.models import Job
-from loraforge.services import fine_tuning
-from loraforge.services.errors import FieldIssue, InvalidInput
-from loraforge.services.scheduler import Scheduler
+from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.jobs.scheduler import Scheduler
+from loraforge.services.openai import fine_tuning
 
 router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
 

@@ -11,8 +11,9 @@ from loraforge.api.deps import CurrentUser, SessionDep, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
 from loraforge.api.openai.schemas import ModelList, ModelObject
 from loraforge.db.models import User
-from loraforge.services import providers, registry
-from loraforge.services.errors import NotFound
+from loraforge.errors import NotFound
+from loraforge.services.models import catalog as registry
+from loraforge.services.serving import providers
 from loraforge.settings import Settings
 
 router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)

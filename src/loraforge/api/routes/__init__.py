@@ -15,8 +15,8 @@ from loraforge.api.routes import (
     notifications,
     providers,
     retention,
-    templates,
 )
+from loraforge.api.routes import job_templates as templates
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)

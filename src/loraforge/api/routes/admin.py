@@ -20,7 +20,8 @@ from loraforge.api.schemas import (
     UserPage,
 )
 from loraforge.db.models import Role
-from loraforge.services import audit, users
+from loraforge.services.accounts import users
+from loraforge.services.platform import audit
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

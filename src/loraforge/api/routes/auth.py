@@ -19,9 +19,9 @@ from loraforge.api.schemas import (
     UserPublic,
     UserSummary,
 )
-from loraforge.services import api_keys, auth, users
-from loraforge.services.audit import AuditAction
-from loraforge.services.errors import AuthenticationFailed, Forbidden
+from loraforge.errors import AuthenticationFailed, Forbidden
+from loraforge.services.accounts import api_keys, auth, users
+from loraforge.services.platform.audit import AuditAction
 from loraforge.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -1,6 +1,6 @@
 """REST routes: conversations, the system prompt library and the playground (issue 6).
 
-Thin: parse, authorise, call `services.conversations` / `chat_export` / `prompt_library` /
+Thin: parse, authorise, call `services.chat.conversations` / `chat_export` / `prompt_library` /
 `playground`. Sending a message, regenerating and the playground answer Server-Sent Events
 (`text/event-stream`): each event is `event: <name>\\ndata: <one JSON line>\\n\\n`, the JSON shapes are
 the `*Event` / `MessagePublic` models in `api/schemas_chat.py`. Everything that can fail before the
@@ -50,11 +50,13 @@ from loraforge.api.schemas_chat import (
 from loraforge.api.sse import EventStreamResponse
 from loraforge.db.models import Conversation, PromptTemplate, User
 from loraforge.db.session import Database
-from loraforge.inference import gateway
+from loraforge.errors import ServiceError
 from loraforge.inference.types import Endpoint
-from loraforge.services import chat_export, conversations, playground, prompt_library
-from loraforge.services.conversations import BranchMessage, ConversationView, ReplyEvent
-from loraforge.services.errors import ServiceError
+from loraforge.services.chat import conversations, playground
+from loraforge.services.chat import export as chat_export
+from loraforge.services.chat import prompts as prompt_library
+from loraforge.services.chat.conversations import BranchMessage, ConversationView, ReplyEvent
+from loraforge.services.serving import gateway
 
 router = APIRouter(tags=["chat"])
 Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]

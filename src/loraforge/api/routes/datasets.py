@@ -1,5 +1,6 @@
 """Datasets: uploads (one-shot multipart and resumable chunks), imports, versions, preview, stats,
-preprocess, compare, download. Thin: parse, authorise, call `services.datasets` / `dataset_uploads`."""
+preprocess, compare, download. Thin: parse, authorise, call `services.datasets.catalog` /
+`dataset_uploads`."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ from loraforge.api.schemas import (
 from loraforge.datastore import preprocess as prep
 from loraforge.datastore.reading import clean_filename
 from loraforge.db.models import Dataset, DatasetVersion
-from loraforge.services import dataset_uploads, datasets
-from loraforge.services.errors import FieldIssue, InsufficientStorage, InvalidInput
+from loraforge.errors import FieldIssue, InsufficientStorage, InvalidInput
+from loraforge.services.datasets import catalog as datasets
+from loraforge.services.datasets import uploads as dataset_uploads
 from loraforge.settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

@@ -1,4 +1,4 @@
-"""REST routes: deployments (issue 6). Thin: parse, authorise, call `services.deployments`.
+"""REST routes: deployments (issue 6). Thin: parse, authorise, call `services.serving.deployments`.
 
 Deployments also start on their own (the first `/v1/chat/completions` request for a model); these
 routes list them, deploy ahead of time, and undeploy.
@@ -18,8 +18,8 @@ from loraforge.api.schemas_deployments import (
     DeploymentPublic,
     DeploymentStatus,
 )
-from loraforge.inference.manager import InferenceManager
-from loraforge.services import deployments
+from loraforge.services.serving import deployments
+from loraforge.services.serving.manager import InferenceManager
 
 router = APIRouter(tags=["deployments"])
 

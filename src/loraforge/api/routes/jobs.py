@@ -1,6 +1,6 @@
 """Jobs: create, list, read, start, stop, cancel, resume, clone, delete; events, metrics, logs,
 checkpoints, artifacts; the queue, priorities and its order.
-Thin: parse, authorise, call `services.jobs`; the scheduler launches and watches."""
+Thin: parse, authorise, call `services.jobs.lifecycle`; the scheduler launches and watches."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ from loraforge.api.schemas_jobs import (
     JobResume,
     QueueReorder,
 )
-from loraforge.services import job_files, jobs
-from loraforge.services.scheduler import Scheduler
+from loraforge.services.jobs import files as job_files
+from loraforge.services.jobs import lifecycle as jobs
+from loraforge.services.jobs.scheduler import Scheduler
 
 router = APIRouter(tags=["jobs"])
 

@@ -1,4 +1,4 @@
-"""REST routes: the model registry (issue 6). Thin: parse, authorise, call `services.registry`.
+"""REST routes: the model registry (issue 6). Thin: parse, authorise, call `services.models.catalog`.
 
 The version routes (`/models/versions/...`) are declared before `/models/{model_id}` so the literal
 segment is never read as a model id.
@@ -27,7 +27,7 @@ from loraforge.api.schemas_models import (
     ModelVersionUpdate,
 )
 from loraforge.db.models import ModelVersion, RegisteredModel, User
-from loraforge.services import registry
+from loraforge.services.models import catalog as registry
 
 router = APIRouter(tags=["models"])
 

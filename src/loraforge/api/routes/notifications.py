@@ -1,5 +1,6 @@
 """Notifications: the caller's list, mark read, webhook settings and a test POST.
-Thin: parse, authorise (own notifications only), call `services.notifications` / `services.webhooks`.
+Thin: parse, authorise (own notifications only), call `services.platform.notifications` /
+`services.platform.webhooks`.
 The live channel is `WS /ws/notifications` (`api/routes/ws_notifications.py`)."""
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from loraforge.api.schemas_notifications import (
     WebhookTest,
     WebhookTestResult,
 )
-from loraforge.services import notifications, webhooks
-from loraforge.services.errors import FieldIssue, InvalidInput
+from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.platform import notifications, webhooks
 
 router = APIRouter(tags=["notifications"])
 Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]

@@ -1,4 +1,5 @@
-"""REST routes: external OpenAI-compatible providers (`/api/providers`). Thin: `services.providers`."""
+"""REST routes: external OpenAI-compatible providers (`/api/providers`). Thin:
+`services.serving.providers`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.errors import ErrorResponse
 from loraforge.api.schemas_providers import ProviderCreate, ProviderList, ProviderPublic, ProviderUpdate
 from loraforge.db.models import Provider, User
-from loraforge.services import providers
-from loraforge.services.errors import FieldIssue, InvalidInput
+from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.serving import providers
 from loraforge.settings import Settings
 
 router = APIRouter(tags=["providers"])

@@ -1,5 +1,5 @@
 """Retention: pin/unpin a job (its files are then never removed), the storage report for operators
-and admins, and an on-demand sweep for admins. Thin: `services.retention` does the work."""
+and admins, and an on-demand sweep for admins. Thin: `services.jobs.retention` does the work."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from loraforge.api.deps import AdminUser, ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.schemas import JobPublic
 from loraforge.api.schemas_notifications import RemovedFiles, RetentionRun, StorageReport
-from loraforge.services import retention
+from loraforge.services.jobs import retention
 
 router = APIRouter(tags=["retention"])
 

@@ -34,9 +34,9 @@ from loraforge.api.schemas import JobPublic
 from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, CLOSE_NOT_FOUND, accept_authenticated
 from loraforge.db.models import Job, User
 from loraforge.db.session import Database
-from loraforge.services import job_stream
-from loraforge.services.errors import NotFound
-from loraforge.services.event_hub import EventHub, Subscription, job_channel
+from loraforge.errors import NotFound
+from loraforge.services.jobs import stream as job_stream
+from loraforge.services.platform.event_hub import EventHub, Subscription, job_channel
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.ws")

@@ -11,7 +11,7 @@ Server -> client JSON text frames:
   `ws_heartbeat_seconds` without another message. Client messages are read and ignored.
 
 New notifications are found by polling the database about every second (another server process may
-have created them) and at once when the hub announces one on `user:<id>` (services.notifications).
+have created them) and at once when the hub announces one on `user:<id>` (services.platform.notifications).
 A reconnecting client passes the last id it saw as `after` and misses nothing.
 """
 
@@ -28,8 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from loraforge.api.schemas_notifications import NotificationPublic
 from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, accept_authenticated
 from loraforge.db.session import Database
-from loraforge.services import notifications
-from loraforge.services.event_hub import EventHub, user_channel
+from loraforge.services.platform import notifications
+from loraforge.services.platform.event_hub import EventHub, user_channel
 from loraforge.settings import Settings
 
 router = APIRouter()

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from loraforge.engine.chat_templates import TemplateError, get_template
 from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator
 from loraforge.engine.data.dataset import LengthGroupedBatchSampler, TokenizedDataset
 from loraforge.engine.data.encode import encode_pretrain, encode_supervised, pack_rows, render_preference
 from loraforge.engine.data.formats import Example, RowError, convert_row, detect_formatting, detect_kind
 from loraforge.engine.data.readers import read_rows
 from loraforge.engine.data.registry import DatasetAttr, load_dataset_info, resolve_dataset
-from loraforge.engine.templates import TemplateError, get_template
 
 if TYPE_CHECKING:
     from loraforge.engine.spec import JobSpec

@@ -1,0 +1,1 @@
+"""Accounts: users, roles, sign-in (passwords, sessions, API keys, tokens, throttle) and the first admin."""

@@ -1,0 +1,1 @@
+"""Datasets: catalog, versions, imports, reads, preprocessing and chunked uploads."""

@@ -1,0 +1,244 @@
+"""Notifications: stored per user, pushed live, optionally POSTed to the user's webhook.
+
+`job_status_changed` is called by `job_states.transition` (the one place statuses change), inside
+the transition's transaction, so a notification exists exactly when the change is committed.
+
+Live push: the per-user WebSocket polls the database (about once a second, so a change made by
+another server process arrives too) and is woken at once through the app's `EventHub`: after a
+commit that added notifications, `{"type": "wake"}` is published on `user:<id>` of every hub
+attached with `attach_hub` (the background task attaches the app's hub while the app runs).
+
+The webhook URL is a user secret (it often carries a token): it is never logged or audited.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
+
+from loraforge.db.base import utcnow
+from loraforge.db.models import Notification, User
+from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.platform import audit
+from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.event_hub import EventHub, user_channel
+
+if TYPE_CHECKING:
+    from loraforge.db.models import Job
+    from loraforge.services.jobs.states import JobStatus
+
+# target status -> (kind, title template). Only these changes notify ("started" = entering running).
+_KINDS: dict[str, tuple[str, str]] = {
+    "running": ("job.started", "Job “{name}” started"),
+    "succeeded": ("job.succeeded", "Job “{name}” succeeded"),
+    "failed": ("job.failed", "Job “{name}” failed"),
+    "cancelled": ("job.cancelled", "Job “{name}” was cancelled"),
+}
+KINDS = tuple(kind for kind, _ in _KINDS.values())
+MAX_WEBHOOK_URL_LENGTH = 2000
+_PENDING_KEY = "loraforge.notified_users"
+
+_hubs: set[EventHub] = set()
+_hubs_lock = threading.Lock()
+
+
+def attach_hub(hub: EventHub) -> None:
+    """Publish wake-ups to `hub` after commits that add notifications (until `detach_hub`)."""
+    with _hubs_lock:
+        _hubs.add(hub)
+
+
+def detach_hub(hub: EventHub) -> None:
+    with _hubs_lock:
+        _hubs.discard(hub)
+
+
+def _publish_after_commit(session: Session) -> None:
+    users: set[int] = session.info.pop(_PENDING_KEY, set())
+    with _hubs_lock:
+        hubs = list(_hubs)
+    for hub in hubs:
+        for user_id in users:
+            hub.publish(user_channel(user_id), {"type": "wake"})
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def _body(job: Job, target: str) -> str:
+    if target == "failed":
+        error = job.error or {}
+        parts = [str(error.get("message") or "the engine stopped with an error")]
+        if error.get("suggestion"):
+            parts.append(f"Suggestion: {error['suggestion']}")
+        return " ".join(parts)[:4000]
+    if target == "cancelled":
+        error = job.error or {}
+        return str(error.get("message") or "stopped before it finished")[:4000]
+    if target == "succeeded":
+        return "Training finished; its checkpoints and outputs are on the job page."
+    return "Training is running."
+
+
+def job_status_changed(session: Session, job: Job, previous: JobStatus, target: JobStatus) -> None:
+    """Record a notification for the job's owner when the change is one people care about
+    (entering running, succeeded, failed, cancelled); mark it for webhook delivery when the owner
+    has a webhook URL. Added to the caller's transaction: nothing exists unless it commits."""
+    status = str(getattr(target, "value", target))
+    if status not in _KINDS:
+        return
+    kind, title = _KINDS[status]
+    owner = session.get(User, job.owner_id)
+    if owner is None:
+        return
+    error = job.error or {}
+    data: dict[str, Any] = {"status": status, "previous": str(getattr(previous, "value", previous))}
+    if status in ("failed", "cancelled") and error.get("code"):
+        data["error_code"] = error["code"]
+    now = utcnow()
+    session.add(
+        Notification(
+            user_id=owner.id,
+            job_id=job.id,
+            kind=kind,
+            title=title.format(name=job.name)[:300],
+            body=_body(job, status),
+            data=data,
+            created_at=now,
+            webhook_status="pending" if owner.webhook_url else None,
+            webhook_attempts=0,
+            webhook_next_at=now if owner.webhook_url else None,
+        )
+    )
+    pending: set[int] = session.info.setdefault(_PENDING_KEY, set())
+    if not pending:
+        event.listen(session, "after_commit", _publish_after_commit, once=True)
+        event.listen(session, "after_rollback", _drop_pending, once=True)
+    pending.add(owner.id)
+
+
+# ---- reading and marking ------------------------------------------------------------------------
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    """The public shape (REST items, WebSocket messages, webhook body minus read_at)."""
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "job_id": n.job_id,
+        "data": n.data or {},
+        "created_at": n.created_at,
+        "read_at": n.read_at,
+    }
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    total: int
+    unread: int
+
+
+def unread_count(session: Session, *, user_id: int) -> int:
+    query = select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    return session.scalar(query) or 0
+
+
+def list_notifications(
+    session: Session, *, actor: User, unread_only: bool, offset: int, limit: int
+) -> NotificationPage:
+    """The caller's own notifications, newest first (nobody reads anyone else's, staff included)."""
+    query = select(Notification).where(Notification.user_id == actor.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Notification.id.desc()).offset(offset).limit(limit))
+    return NotificationPage(items=list(rows), total=total, unread=unread_count(session, user_id=actor.id))
+
+
+def after(
+    session: Session, *, user_id: int, after_id: int, unread_only: bool, limit: int
+) -> list[Notification]:
+    """The user's notifications with id > after_id, oldest first (WebSocket replay and live polling)."""
+    query = select(Notification).where(Notification.user_id == user_id, Notification.id > after_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(session.scalars(query.order_by(Notification.id.asc()).limit(limit)))
+
+
+def last_id(session: Session, *, user_id: int) -> int:
+    return session.scalar(select(func.max(Notification.id)).where(Notification.user_id == user_id)) or 0
+
+
+def mark_read(session: Session, *, actor: User, ids: list[int] | None, everything: bool) -> int:
+    """Mark the caller's notifications read (the given ids, or all); ids of others are ignored."""
+    query = update(Notification).where(Notification.user_id == actor.id, Notification.read_at.is_(None))
+    if not everything:
+        if not ids:
+            return 0
+        query = query.where(Notification.id.in_(ids))
+    result = session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ---- settings (the webhook URL) ------------------------------------------------------------------
+
+
+def check_webhook_url(url: str | None) -> str | None:
+    """An http(s) URL with a host, or None to turn the webhook off; 422 naming `webhook_url`."""
+    if url is None or not url.strip():
+        return None
+    url = url.strip()
+
+    def bad(message: str) -> InvalidInput:
+        return InvalidInput(
+            f"invalid webhook URL: {message}", fields=[FieldIssue(field="webhook_url", message=message)]
+        )
+
+    if len(url) > MAX_WEBHOOK_URL_LENGTH:
+        raise bad(f"at most {MAX_WEBHOOK_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise bad("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        raise bad("not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise bad("must start with http:// or https://")
+    if not parts.hostname:
+        raise bad("must name a host")
+    if parts.username or parts.password:
+        raise bad("must not contain a user name or password (put a token in the path or query)")
+    del port
+    return url
+
+
+def set_webhook_url(session: Session, *, actor: User, url: str | None, ip: str | None) -> str | None:
+    """Store (or clear) the caller's webhook URL. Audited without the URL itself."""
+    checked = check_webhook_url(url)
+    user = session.get(User, actor.id)
+    assert user is not None
+    user.webhook_url = checked
+    audit.record(
+        session, action=AuditAction.notification_settings_changed, actor=actor, target_type="user",
+        target_id=actor.id, ip=ip, details={"webhook": "set" if checked else "cleared"},
+    )  # fmt: skip
+    session.commit()
+    return checked
+
+
+def webhook_url_of(session: Session, *, actor: User) -> str | None:
+    user = session.get(User, actor.id)
+    return user.webhook_url if user is not None else None

@@ -1,0 +1,1 @@
+"""Serving: the chat gateway, deployments (the inference worker manager) and external providers."""
