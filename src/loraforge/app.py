@@ -34,6 +34,7 @@ from loraforge.db.session import Database
 from loraforge.errors import ServiceError
 from loraforge.executors import make_executor
 from loraforge.inference import upstream as providers_client
+from loraforge.services.accounts import passwords
 from loraforge.services.accounts.bootstrap import ensure_first_admin
 from loraforge.services.jobs import housekeeping as background
 from loraforge.services.jobs.scheduler import Scheduler
@@ -79,7 +80,7 @@ def prepare_database(settings: Settings, database: Database) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production_safety()
-    settings.configure_password_hashing()
+    passwords.configure_from(settings)
     database = Database(settings.sqlalchemy_url)
     hub = EventHub()
     scheduler = Scheduler(settings, database, make_executor(settings), hub=hub)

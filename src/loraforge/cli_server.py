@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from loraforge.db.models import ROLE_VALUES, Role
+from loraforge.services.accounts import passwords
 from loraforge.settings import get_settings, settings_markdown_table
 
 
@@ -84,7 +85,7 @@ def _create_user(args: argparse.Namespace) -> int:
     if password is None:
         return 2
     settings = get_settings()
-    settings.configure_password_hashing()
+    passwords.configure_from(settings)
     migrate(settings.sqlalchemy_url)
     database = Database(settings.sqlalchemy_url)
     try:

@@ -279,15 +279,6 @@ class Settings(BaseSettings):
 
     # -- derived values ------------------------------------------------------------------------
 
-    def configure_password_hashing(self) -> None:
-        from loraforge.services.accounts import passwords
-
-        passwords.configure(
-            time_cost=self.password_hash_time_cost,
-            memory_kib=self.password_hash_memory_kib,
-            parallelism=self.password_hash_parallelism,
-        )
-
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL actually used (the SQLite default resolved against data_dir)."""

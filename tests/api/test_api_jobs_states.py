@@ -7,16 +7,9 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from loraforge.db.models import Job, User
+from loraforge.db.models import Job, JobStatus, User
 from loraforge.db.session import Database
-from loraforge.services.jobs.states import (
-    ALLOWED,
-    InvalidTransition,
-    JobStatus,
-    StaleJobState,
-    check,
-    transition,
-)
+from loraforge.services.jobs.states import ALLOWED, InvalidTransition, StaleJobState, check, transition
 
 S = JobStatus
 EXPECTED_ALLOWED = {

@@ -22,11 +22,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec
 
-from loraforge.db.models import Job
+from loraforge.db.models import Job, JobStatus
 from loraforge.errors import Conflict, NotFound
 from loraforge.services.jobs import retention
 from loraforge.services.jobs import specs as job_specs
-from loraforge.services.jobs.states import JobStatus, transition
+from loraforge.services.jobs.states import transition
 from loraforge.services.models import catalog as registry
 from loraforge.services.models import fetch as model_fetch
 from loraforge.settings import Settings

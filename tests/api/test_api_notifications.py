@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.db.models import Job, Notification
-from loraforge.services.jobs.states import JobStatus, transition
+from loraforge.db.models import Job, JobStatus, Notification
+from loraforge.services.jobs.states import transition
 from loraforge.settings import Settings
 
 

@@ -15,9 +15,9 @@ from job_helpers import create_job, sample_dataset, tiny_spec
 from sqlalchemy import update
 
 from loraforge.db.base import utcnow
-from loraforge.db.models import Job
+from loraforge.db.models import Job, JobStatus
 from loraforge.services.jobs import retention
-from loraforge.services.jobs.states import JobStatus, transition
+from loraforge.services.jobs.states import transition
 from loraforge.settings import Settings
 
 KEPT = ("spec.json", "events.jsonl", "engine.log")

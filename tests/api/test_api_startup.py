@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from loraforge.app import SchemaOutdatedError, create_app
 from loraforge.db.migrate import downgrade
+from loraforge.services.accounts import passwords
 from loraforge.settings import InsecureSettingsError
 
 
@@ -103,7 +104,7 @@ def test_production_starts_with_strong_secrets(settings):
     )
     with TestClient(create_app(production)) as client:
         assert client.get("/api/health").json()["status"] == "ok"
-    settings.configure_password_hashing()  # back to the cheap test cost for later tests
+    passwords.configure_from(settings)  # back to the cheap test cost for later tests
 
 
 def test_outdated_schema_is_refused_without_auto_migrate(settings):

@@ -7,36 +7,25 @@ nothing buffers a whole request or response.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loraforge.api.body_limits import RouteBodyLimit
+from loraforge.api.openai.errors import error_body as openai_error_body
+from loraforge.api.openai.errors import is_openai_path
 
 _TOO_LARGE_MESSAGE = "request body exceeds the limit of {limit} bytes"
 
 
 def _error_body(status: int, code: str, message: str, path: str) -> bytes:
     """The project's error shape, or OpenAI's under /v1 (the official client reads only that one)."""
-    # Imported here: the /v1 package imports this module (RouteBodyLimit) while it initialises.
-    from loraforge.api.openai.errors import error_body as openai_error_body
-    from loraforge.api.openai.errors import is_openai_path
-
     if is_openai_path(path):
         return json.dumps(openai_error_body(status, message=message, code=code)).encode()
     return json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
-
-
-@dataclass(frozen=True)
-class RouteBodyLimit:
-    """A larger (or smaller) body limit for requests whose method and path match, e.g. uploads."""
-
-    method: str
-    path: re.Pattern[str]
-    max_bytes: int
 
 
 class BodySizeLimitMiddleware:

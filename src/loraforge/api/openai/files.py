@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 
+from loraforge.api.body_limits import RouteBodyLimit
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
-from loraforge.api.middleware import RouteBodyLimit
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
 from loraforge.api.openai.schemas_ft import FileDeleted, FileList, FileObject
 from loraforge.db.models import StoredFile

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from loraforge.api.deps import AdminUser, ClientIP, SessionDep
+from loraforge.api.paging import PageSize
 from loraforge.api.schemas import (
     AdminUserUpdate,
     AdminUserView,
@@ -26,7 +27,6 @@ from loraforge.services.platform import audit
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep
 from loraforge.api.errors import ErrorBody, ErrorDetail, ErrorResponse
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas_chat import (
     ChatStreamEvents,
     ConversationCreate,
@@ -59,8 +60,6 @@ from loraforge.services.chat.conversations import BranchMessage, ConversationVie
 from loraforge.services.serving import gateway
 
 router = APIRouter(tags=["chat"])
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
 _STREAM_DOC = (
     "Server-Sent Events. `event: message` (the stored user message, MessagePublic), `event: delta` "

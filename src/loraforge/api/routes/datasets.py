@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from loraforge.api.body_limits import RouteBodyLimit
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
-from loraforge.api.middleware import RouteBodyLimit
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas import (
     ByteRange,
     CompareResult,
@@ -50,8 +51,6 @@ from loraforge.settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 VersionParam = Annotated[int | None, Query(description="A version id of this dataset (default: current).")]
 _CHUNK_PATH = re.compile(r"/api/datasets/uploads/[^/]+/chunks")
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SettingsDep
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas_deployments import (
     DeploymentCreate,
     DeploymentPage,
@@ -22,9 +23,6 @@ from loraforge.services.serving import deployments
 from loraforge.services.serving.manager import InferenceManager
 
 router = APIRouter(tags=["deployments"])
-
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
 
 def _manager(request: Request) -> InferenceManager:

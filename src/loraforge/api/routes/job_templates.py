@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas import JobPublic
 from loraforge.api.schemas_templates import (
     EstimatePublic,
@@ -42,8 +43,6 @@ from loraforge.services.platform import ownership
 from loraforge.settings import Settings
 
 router = APIRouter(tags=["templates"])
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 YAML_MEDIA_TYPE = "application/yaml"
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas import (
     JobCreate,
     JobEventPublic,
@@ -48,8 +49,6 @@ def _scheduler(request: Request) -> Scheduler:
 
 
 SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
 
 @router.post(

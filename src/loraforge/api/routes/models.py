@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SessionDep, SettingsDep
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas import JobPublic
 from loraforge.api.schemas_models import (
     ModelCreate,
@@ -31,8 +32,6 @@ from loraforge.services.models import catalog as registry
 
 router = APIRouter(tags=["models"])
 
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 _ARCHIVE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/gzip": {}}, "description": "A .tar.gz, streamed as it is made."}
 }

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas_notifications import (
     MarkedRead,
     MarkRead,
@@ -24,8 +25,6 @@ from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.platform import notifications, webhooks
 
 router = APIRouter(tags=["notifications"])
-Page = Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number.")]
-PageSize = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 
 
 @router.get("/notifications", response_model=NotificationPage, operation_id="notifications_list")

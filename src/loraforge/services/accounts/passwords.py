@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
 # Hashing cost grows with length; a cap keeps one request from burning seconds of CPU.
@@ -34,6 +35,15 @@ def configure(*, time_cost: int, memory_kib: int, parallelism: int) -> None:
         return
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
     _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def configure_from(settings: Settings) -> None:
+    """Apply the settings' argon2id cost (create_app and the CLI call this once at start)."""
+    configure(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
 
 
 def validate_password(password: str, *, field: str = "password") -> None:

@@ -37,7 +37,7 @@ from loraforge.datastore.ingest import (
 )
 from loraforge.datastore.reading import IngestError, clean_filename, safe_suffix
 from loraforge.datastore.stats import read_examples, tokenizer_stats
-from loraforge.db.models import Dataset, DatasetVersion, User
+from loraforge.db.models import PENDING_OR_ACTIVE, Dataset, DatasetVersion, Job, User
 from loraforge.errors import (
     Conflict,
     FieldIssue,
@@ -69,11 +69,9 @@ _COPY_BLOCK = 1024 * 1024
 
 def dataset_in_use(session: Session, *, dataset_id: int) -> bool:
     """Whether a queued, starting, running or stopping job pins the dataset (delete refuses then)."""
-    from loraforge.services.jobs.lifecycle import (
-        dataset_in_use as pinned_by_a_job,  # jobs imports this module
-    )
-
-    return pinned_by_a_job(session, dataset_id=dataset_id)
+    statuses = [s.value for s in PENDING_OR_ACTIVE]
+    query = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(statuses)).limit(1)
+    return session.scalar(query) is not None
 
 
 # ---- errors and files ------------------------------------------------------------------------------------

@@ -22,9 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import Job
+from loraforge.db.models import ACTIVE, Job
 from loraforge.errors import FieldIssue, InvalidInput
-from loraforge.services.jobs.states import ACTIVE
 from loraforge.settings import Settings
 
 _nvml_lock = threading.Lock()

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import Job, JobEvent, User
+from loraforge.db.models import ACTIVE, FINAL, Job, JobEvent, JobStatus, User
 from loraforge.engine.events import EVENTS_FILE, MARKER, parse_line, read_events_file
 from loraforge.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound
 from loraforge.executors.base import LOG_FILE, Executor, ProcessRef
@@ -30,7 +30,7 @@ from loraforge.services.jobs import files as job_files
 from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import metric_store
 from loraforge.services.jobs import specs as job_specs
-from loraforge.services.jobs.states import ACTIVE, FINAL, PENDING_OR_ACTIVE, JobStatus, transition
+from loraforge.services.jobs.states import transition
 from loraforge.services.models import catalog as registry
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
@@ -42,13 +42,6 @@ PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 
 def run_dir_of(settings: Settings, job_id: int) -> Path:
     return settings.runs_dir / str(int(job_id))
-
-
-def dataset_in_use(session: Session, *, dataset_id: int) -> bool:
-    """Whether a queued, starting, running or stopping job pins the dataset."""
-    statuses = [s.value for s in PENDING_OR_ACTIVE]
-    query = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(statuses)).limit(1)
-    return session.scalar(query) is not None
 
 
 # ---- access ----------------------------------------------------------------------------------------------

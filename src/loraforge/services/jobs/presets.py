@@ -17,7 +17,7 @@ import yaml
 
 from loraforge.errors import NotFound
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 Method = Literal["lora", "qlora", "full"]
 METHODS: tuple[Method, ...] = ("lora", "qlora", "full")
 

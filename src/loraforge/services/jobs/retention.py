@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session
 
 from loraforge.datastore import paths as dataset_paths
 from loraforge.db.base import utcnow
-from loraforge.db.models import Dataset, Job, User
+from loraforge.db.models import FINAL, Dataset, Job, User
 from loraforge.services.jobs import lifecycle as jobs
-from loraforge.services.jobs.states import FINAL
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
 from loraforge.settings import Settings

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.db.base import utcnow
-from loraforge.db.models import DatasetVersion, Job, JobEvent
+from loraforge.db.models import ACTIVE, DatasetVersion, Job, JobEvent, JobStatus
 from loraforge.db.session import Database
 from loraforge.engine.events import EVENT_ADAPTER, EVENTS_FILE
 from loraforge.engine.failures import classify_exit
@@ -43,7 +43,7 @@ from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import metric_store
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.lifecycle import log_tail, process_ref, run_dir_of
-from loraforge.services.jobs.states import ACTIVE, JobStatus, StaleJobState, transition
+from loraforge.services.jobs.states import StaleJobState, transition
 from loraforge.services.models import catalog as registry
 from loraforge.services.platform.event_hub import EventHub, job_channel
 from loraforge.settings import Settings

@@ -1,4 +1,5 @@
-"""THE job state machine: every status change of a job goes through `transition` (invariant 6).
+"""THE job state machine: every status change of a job goes through `transition` (invariant 6,
+docs/architecture.md).
 
     draft ──▶ queued ──▶ starting ──▶ running ──▶ succeeded
                 │            │           │   ╲──▶ failed
@@ -15,7 +16,6 @@ loser gets `StaleJobState` (409) and the row keeps the winner's status.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import update
@@ -23,21 +23,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from loraforge.db.base import utcnow
-from loraforge.db.models import Job
+from loraforge.db.models import FINAL, Job, JobStatus
 from loraforge.errors import Conflict
 from loraforge.services.platform import notifications
-
-
-class JobStatus(StrEnum):
-    draft = "draft"
-    queued = "queued"
-    starting = "starting"
-    running = "running"
-    stopping = "stopping"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
 
 S = JobStatus
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
@@ -52,9 +40,6 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.failed: frozenset({S.queued}),
     S.cancelled: frozenset({S.queued}),
 }
-FINAL: frozenset[JobStatus] = frozenset({S.succeeded, S.failed, S.cancelled})
-ACTIVE: frozenset[JobStatus] = frozenset({S.starting, S.running, S.stopping})  # a process may exist
-PENDING_OR_ACTIVE: frozenset[JobStatus] = ACTIVE | {S.queued}
 
 
 class InvalidTransition(Conflict):

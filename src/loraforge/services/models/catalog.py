@@ -34,11 +34,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import (
+    FINAL,
+    PENDING_OR_ACTIVE,
     Dataset,
     DatasetVersion,
     Deployment,
     Job,
     JobEvent,
+    JobStatus,
     ModelVersion,
     RegisteredModel,
     User,
@@ -48,7 +51,7 @@ from loraforge.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotF
 from loraforge.inference.types import ServedModel
 from loraforge.services.datasets import catalog as dataset_service
 from loraforge.services.jobs import specs as job_specs
-from loraforge.services.jobs.states import FINAL, PENDING_OR_ACTIVE, JobStatus, transition
+from loraforge.services.jobs.states import transition
 from loraforge.services.models import fetch as model_fetch
 from loraforge.services.models import files as model_files
 from loraforge.services.platform import audit, ownership

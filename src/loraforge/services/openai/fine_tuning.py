@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import Job, JobEvent, User
+from loraforge.db.models import Job, JobEvent, JobStatus, User
 from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.executors.base import Executor
 from loraforge.services.jobs import lifecycle as jobs
-from loraforge.services.jobs.states import JobStatus, StaleJobState
+from loraforge.services.jobs.states import StaleJobState
 from loraforge.services.models import catalog as registry
 from loraforge.services.openai import files as openai_files
 from loraforge.settings import Settings

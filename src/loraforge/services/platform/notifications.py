@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from loraforge.db.base import utcnow
-from loraforge.db.models import Notification, User
+from loraforge.db.models import Job, JobStatus, Notification, User
 from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.platform import audit
 from loraforge.services.platform.audit import AuditAction
 from loraforge.services.platform.event_hub import EventHub, user_channel
-
-if TYPE_CHECKING:
-    from loraforge.db.models import Job
-    from loraforge.services.jobs.states import JobStatus
 
 # target status -> (kind, title template). Only these changes notify ("started" = entering running).
 _KINDS: dict[str, tuple[str, str]] = {
