@@ -28,8 +28,7 @@ from loraforge.app import create_app
 from loraforge.db.migrate import migrate
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.db.session import Database
-from loraforge.services.jobs import lifecycle as jobs
-from loraforge.services.jobs import metric_store
+from loraforge.services.jobs import metric_store, reads
 from loraforge.settings import Settings
 
 PASSWORD = "bench-password-123"  # noqa: S105  (a throw-away admin in a temp dir)
@@ -119,7 +118,7 @@ def main() -> None:
                 database = Database(settings.sqlalchemy_url)
                 with database.session() as session:
                     started = time.perf_counter()
-                    jobs.metrics_from_events(session, job_id=job_id, target=args.target)
+                    reads.metrics_from_events(session, job_id=job_id, target=args.target)
                     reference_ms = round((time.perf_counter() - started) * 1000, 1)
                 database.dispose()
         timings.sort()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One command to set up and run the whole test suite: lint, types, frontend checks and unit
-# tests, then pytest (API, engine, browser end-to-end) on SQLite, then the database-backed
-# API tests again on a real PostgreSQL server.
+# One command to set up and run the whole test suite: `make lint` (style, types and the layering of
+# both the Python package and the frontend), frontend unit tests, then pytest (API, engine, browser
+# end-to-end) on SQLite, then the database-backed API tests again on a real PostgreSQL server.
 #
 # The PostgreSQL phase runs every test under tests/api that asks for a database (the
 # `database_url` / `empty_database_url` fixtures), with two exceptions, both printed as
@@ -27,13 +27,10 @@ bash scripts/setup.sh --test
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export HF_HOME="$ROOT/.cache/hf" MPLCONFIGDIR="$ROOT/.cache/mpl" TOKENIZERS_PARALLELISM=false
 
-step "ruff"
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
-step "mypy"
-.venv/bin/mypy
-step "frontend: vue-tsc and vitest"
-(cd frontend && npm run --silent typecheck && npm run --silent test:unit)
+step "make lint (ruff, mypy, import-linter; eslint, prettier, dependency-cruiser, vue-tsc)"
+make --no-print-directory lint
+step "frontend: vitest"
+(cd frontend && npm run --silent test:unit)
 
 # pytest exits 5 when it collected nothing: for us that is a broken suite, never a pass.
 run_pytest() {

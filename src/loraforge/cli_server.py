@@ -10,7 +10,8 @@ from typing import Any
 
 from loraforge.db.models import ROLE_VALUES, Role
 from loraforge.services.accounts import passwords
-from loraforge.settings import get_settings, settings_markdown_table
+from loraforge.settings import get_settings
+from loraforge.settings_doc import settings_markdown_table
 
 
 def register(sub: Any) -> None:

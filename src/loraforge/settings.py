@@ -1,7 +1,8 @@
 """The one settings object: every knob is a `LORAFORGE_*` environment variable.
 
 Fail fast: a bad value stops the process at start-up with a readable message instead of surfacing
-later as a confusing runtime error. `loraforge settings-doc` prints the table for the README.
+later as a confusing runtime error. The rules a production start enforces are in `settings_safety`;
+the README table that `loraforge settings-doc` prints is rendered by `settings_doc`.
 """
 
 from __future__ import annotations
@@ -10,21 +11,33 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, overload
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Values that people copy from tutorials; a production start refuses them.
-_KNOWN_WEAK_SECRETS = frozenset(
-    {"", "secret", "changeme", "change-me", "changethis", "password", "admin", "jwt_secret", "test", "dev"}
-)
-_MIN_PRODUCTION_SECRET_LENGTH = 32
-_MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH = 12
+from loraforge.settings_safety import production_problems
 
 
 class InsecureSettingsError(RuntimeError):
     """Production mode found a weak or default secret; the message lists each problem."""
+
+
+class _UnderDataDir:
+    """A path below the settings' `data_dir`, computed on each access (a class attribute of Settings)."""
+
+    def __init__(self, *parts: str, doc: str | None = None) -> None:
+        self.parts = parts
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, settings: None, owner: type[Any] | None = None) -> _UnderDataDir: ...
+    @overload
+    def __get__(self, settings: Settings, owner: type[Any] | None = None) -> Path: ...
+    def __get__(self, settings: Settings | None, owner: type[Any] | None = None) -> _UnderDataDir | Path:
+        if settings is None:
+            return self
+        return settings.data_dir.joinpath(*self.parts)
 
 
 class Settings(BaseSettings):
@@ -292,31 +305,17 @@ class Settings(BaseSettings):
         parts = [p.strip() for chunk in self.dataset_import_roots.split(",") for p in chunk.split(":")]
         return [Path(p).expanduser().resolve() for p in parts if p]
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.data_dir / "runs"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
-    @property
-    def files_dir(self) -> Path:
-        """Files uploaded through /v1/files: `<files_dir>/<file id>`."""
-        return self.data_dir / "files"
-
-    @property
-    def inference_dir(self) -> Path:
-        """Inference worker logs and state: `<inference_dir>/worker-<port>.log`."""
-        return self.data_dir / "inference"
-
-    @property
-    def secrets_dir(self) -> Path:
-        return self.data_dir / "secrets"
-
-    @property
-    def jwt_secret_file(self) -> Path:
-        return self.secrets_dir / "jwt_secret"
+    # What LoRAForge keeps below data_dir; each is computed on access, so it follows data_dir.
+    runs_dir: ClassVar[_UnderDataDir] = _UnderDataDir("runs")
+    models_dir: ClassVar[_UnderDataDir] = _UnderDataDir("models")
+    files_dir: ClassVar[_UnderDataDir] = _UnderDataDir(
+        "files", doc="Files uploaded through /v1/files: `<files_dir>/<file id>`."
+    )
+    inference_dir: ClassVar[_UnderDataDir] = _UnderDataDir(
+        "inference", doc="Inference worker logs and state: `<inference_dir>/worker-<port>.log`."
+    )
+    secrets_dir: ClassVar[_UnderDataDir] = _UnderDataDir("secrets")
+    jwt_secret_file: ClassVar[_UnderDataDir] = _UnderDataDir("secrets", "jwt_secret")
 
     @property
     def resolved_web_dist_dir(self) -> Path:
@@ -337,44 +336,7 @@ class Settings(BaseSettings):
         """Raise InsecureSettingsError listing every weak secret when production mode is on."""
         if not self.production:
             return
-        problems: list[str] = []
-        if self.jwt_secret is None:
-            problems.append(
-                "LORAFORGE_JWT_SECRET must be set explicitly in production "
-                "(a generated per-host secret breaks as soon as there are two replicas)"
-            )
-        else:
-            value = self.jwt_secret.get_secret_value()
-            if value.lower() in _KNOWN_WEAK_SECRETS or len(value) < _MIN_PRODUCTION_SECRET_LENGTH:
-                problems.append(
-                    f"LORAFORGE_JWT_SECRET is weak: use at least {_MIN_PRODUCTION_SECRET_LENGTH} random "
-                    "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-                )
-            elif len(set(value)) < 8:
-                problems.append("LORAFORGE_JWT_SECRET has too little variety to be random")
-        if self.provider_secret_key is None:
-            problems.append(
-                "LORAFORGE_PROVIDER_SECRET_KEY must be set explicitly in production (provider API keys are "
-                "encrypted with it; a per-host generated key breaks with two replicas and, if lost, makes "
-                "the stored keys unreadable). Generate one: `python -c 'from cryptography.fernet import "
-                "Fernet; print(Fernet.generate_key().decode())'`"
-            )
-        if self.password_hash_memory_kib < 19 * 1024 or self.password_hash_time_cost < 2:
-            problems.append(
-                "password hashing is weaker than OWASP's minimum for argon2id (19 MiB, 2 passes): "
-                "raise LORAFORGE_PASSWORD_HASH_MEMORY_KIB / LORAFORGE_PASSWORD_HASH_TIME_COST"
-            )
-        if self.admin_password is not None:
-            password = self.admin_password.get_secret_value()
-            if (
-                password.lower() in _KNOWN_WEAK_SECRETS
-                or len(password) < _MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH
-                or password.lower() == self.admin_username.lower()
-            ):
-                problems.append(
-                    f"LORAFORGE_ADMIN_PASSWORD is weak: use at least "
-                    f"{_MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH} characters, not the username"
-                )
+        problems = production_problems(self)
         if problems:
             raise InsecureSettingsError("refusing to start in production mode:\n- " + "\n- ".join(problems))
 
@@ -403,26 +365,3 @@ def load_or_create_secret_file(path: Path) -> str:
 def get_settings() -> Settings:
     """Settings from the environment, read once per process."""
     return Settings()
-
-
-def settings_markdown_table() -> str:
-    """A markdown table of every setting: environment variable, default, description."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    rows = ["| Environment variable | Default | Description |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default: Any = field.get_default(call_default_factory=True)
-        if name == "database_url":
-            shown = "`sqlite:///<data_dir>/loraforge.db`"
-        elif name == "jwt_secret":
-            shown = "generated, in `<data_dir>/secrets/jwt_secret`"
-        elif name == "web_dist_dir":
-            shown = "`<package>/web/dist`"
-        elif default is None:
-            shown = "unset"
-        elif isinstance(default, bool):
-            shown = f"`{str(default).lower()}`"
-        else:
-            shown = f"`{default}`"
-        description = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{prefix}{name.upper()}` | {shown} | {description} |")
-    return "\n".join(rows) + "\n"

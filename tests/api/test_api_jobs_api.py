@@ -6,7 +6,7 @@ import pytest
 from api_helpers import Api, assert_error
 from job_helpers import create_job, sample_dataset, tiny_spec
 
-from loraforge.services.jobs.lifecycle import downsample
+from loraforge.services.jobs.reads import downsample
 from loraforge.settings import Settings
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B"

@@ -12,7 +12,7 @@ import pytest
 from api_helpers import Api, assert_error
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.services.jobs import files as job_files
+from loraforge.services.platform import archives
 from loraforge.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Se
     listing = api.client.get(f"{base}/checkpoints", headers=alice.headers).json()["items"]
     assert [c["name"] for c in listing] == ["checkpoint-2", "checkpoint-4"]
     assert [c["step"] for c in listing] == [2, 4]
-    on_disk = job_files.folder_size(run_dir / "checkpoints" / "checkpoint-2")
+    on_disk = archives.folder_size(run_dir / "checkpoints" / "checkpoint-2")
     assert listing[0]["size_bytes"] == on_disk > 0 and listing[0]["created_at"] > 0
     assert "loss" in listing[0]["metrics"] or listing[0]["metrics"] == {}
 
@@ -60,7 +60,7 @@ def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Se
     assert output["kind"] == "adapter" and output["summary"]["steps"] == 4
     paths = {f["path"] for f in output["files"]}
     assert {"adapter_config.json", "summary.json"} <= paths
-    assert output["size_bytes"] == job_files.folder_size(run_dir / "output")
+    assert output["size_bytes"] == archives.folder_size(run_dir / "output")
     archive = api.client.get(f"{base}/artifacts/output/archive", headers=alice.headers)
     files = _tar_names(archive.content)
     config = json.loads(files[f"job-{job_id}-output/adapter_config.json"])
@@ -119,16 +119,16 @@ def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Se
 
 
 def test_range_and_tar_helpers(tmp_path: Path) -> None:
-    assert job_files.parse_range(None, 100) is None
-    assert job_files.parse_range("bytes=0-", 100) == (0, 100)
-    assert job_files.parse_range("bytes=90-200", 100) == (90, 100)
+    assert archives.parse_range(None, 100) is None
+    assert archives.parse_range("bytes=0-", 100) == (0, 100)
+    assert archives.parse_range("bytes=90-200", 100) == (90, 100)
     for bad in ("bytes=100-", "bytes=5-1", "bytes=0-1,3-4", "items=0-1", "bytes=-0", "bytes=x-"):
         with pytest.raises(ValueError):
-            job_files.parse_range(bad, 100)
+            archives.parse_range(bad, 100)
     folder = tmp_path / "f"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.bin").write_bytes(bytes(range(256)) * 5000)
     (folder / "empty").write_bytes(b"")
     (folder / "link").symlink_to("/etc/passwd")
-    files = _tar_names(b"".join(job_files.tar_gz_stream(folder, "x")))
+    files = _tar_names(b"".join(archives.tar_gz_stream(folder, "x")))
     assert files == {"x": b"", "x/empty": b"", "x/sub": b"", "x/sub/a.bin": bytes(range(256)) * 5000}

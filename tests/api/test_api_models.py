@@ -24,11 +24,11 @@ from job_helpers import create_job, sample_dataset, tiny_spec
 
 from loraforge.db.models import Job, JobStatus
 from loraforge.errors import Conflict, NotFound
-from loraforge.services.jobs import retention
+from loraforge.services.jobs import merge, retention
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.states import transition
-from loraforge.services.models import catalog as registry
 from loraforge.services.models import fetch as model_fetch
+from loraforge.services.models import resolution, results
 from loraforge.settings import Settings
 
 
@@ -83,7 +83,7 @@ def _succeeded_job(
         for target in (JobStatus.queued, JobStatus.starting, JobStatus.running, JobStatus.succeeded):
             transition(session, row, target)
         if register:
-            registry.register_job_result(session, settings=settings, job=row)
+            results.register_job_result(session, settings=settings, job=row)
         session.commit()
     job["dataset"] = dataset
     return job
@@ -134,30 +134,30 @@ def test_a_succeeded_job_is_registered_with_lineage(
 
     # the name the OpenAI fine-tuning API reports, and /v1 resolution
     with app.state.db.session() as session:
-        assert registry.fine_tuned_model_name(session, job_id=job["id"]) == model["name"]
+        assert resolution.fine_tuned_model_name(session, job_id=job["id"]) == model["name"]
         owner = session.get(Job, job["id"])
         assert owner is not None
         actor = _user(session, alice)
-        served = registry.resolve_for_inference(session, settings=settings, actor=actor, name=model["name"])
+        served = resolution.resolve_for_inference(session, settings=settings, actor=actor, name=model["name"])
         assert served.adapter == settings.runs_dir / str(job["id"]) / "output"
         assert served.base == str(settings.models_dir / "demo-tiny")
         assert served.model_id == model["id"] and served.version_id == version["id"]
-        assert registry.resolve_for_inference(
+        assert resolution.resolve_for_inference(
             session, settings=settings, actor=actor, name=f"{model['name']}@v1"
         ) == served.__class__(**{**served.__dict__, "name": f"{model['name']}@v1"})
         with pytest.raises(NotFound) as missing:
-            registry.resolve_for_inference(
+            resolution.resolve_for_inference(
                 session, settings=settings, actor=actor, name=f"{model['name']}@v2"
             )
         assert missing.value.code == "model_not_found"
-        names = [m.name for m in registry.visible_models(session, settings=settings, actor=actor)]
+        names = [m.name for m in resolution.visible_models(session, settings=settings, actor=actor)]
         assert names == ["demo-tiny", model["name"]]
 
     # registering the same job again is a no-op (a final event seen twice)
     with app.state.db.session() as session:
         row = session.get(Job, job["id"])
         assert row is not None
-        again = registry.register_job_result(session, settings=settings, job=row)
+        again = results.register_job_result(session, settings=settings, job=row)
         assert again is not None and again.id == version["id"]
         session.commit()
     assert client.get("/api/models", headers=alice.headers).json()["total"] == 1
@@ -178,12 +178,12 @@ def test_suffix_names_and_demo_model_resolution(
     job = _succeeded_job(client, app, settings, alice, suffix="my bot!")
     assert _model_of_job(client, alice, job["id"])["name"] == f"ft:demo-tiny:my-bot:{job['id']}"
     with app.state.db.session() as session:
-        served = registry.resolve_for_inference(
+        served = resolution.resolve_for_inference(
             session, settings=settings, actor=_user(session, alice), name="demo-tiny"
         )
         assert served.base == str(demo_model) and served.adapter is None and served.model_id is None
-    assert registry.fine_tuned_name("x" * 300, "s", 7).endswith(":s:7")
-    assert len(registry.fine_tuned_name("x" * 300, "s", 7)) == 200
+    assert results.fine_tuned_name("x" * 300, "s", 7).endswith(":s:7")
+    assert len(results.fine_tuned_name("x" * 300, "s", 7)) == 200
 
 
 def test_versions_tags_notes_and_download(
@@ -328,11 +328,11 @@ def test_register_base_models(
 
     # the hub record resolves to the hub id for inference
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-        served = registry.resolve_for_inference(
+        served = resolution.resolve_for_inference(
             session, settings=settings, actor=_user(session, bob), name="qwen-small"
         )
         assert served.base == "Qwen/Qwen2.5-0.5B" and served.adapter is None
-        shared = registry.resolve_for_inference(
+        shared = resolution.resolve_for_inference(
             session, settings=settings, actor=_user(session, bob), name="tiny-base"
         )
         assert Path(shared.base) == demo_model_cache.resolve()
@@ -368,11 +368,12 @@ def test_access_owner_shared_stranger_and_staff(
     assert client.get("/api/models", headers=mallory.headers).json()["total"] == 0
     with app.state.db.session() as session:
         with pytest.raises(NotFound):
-            registry.resolve_for_inference(
+            resolution.resolve_for_inference(
                 session, settings=settings, actor=_user(session, mallory), name=model["name"]
             )
         assert [
-            m.name for m in registry.visible_models(session, settings=settings, actor=_user(session, mallory))
+            m.name
+            for m in resolution.visible_models(session, settings=settings, actor=_user(session, mallory))
         ] == ["demo-tiny"]
 
     # an operator reads everything but changes nothing
@@ -397,7 +398,7 @@ def test_access_owner_shared_stranger_and_staff(
     )
     assert_error(client.post(f"/api/models/versions/{vid}/merge", headers=mallory.headers), 403, "not_owner")
     with app.state.db.session() as session:
-        served = registry.resolve_for_inference(
+        served = resolution.resolve_for_inference(
             session, settings=settings, actor=_user(session, mallory), name=model["name"]
         )
         assert served.owner_id == alice.id
@@ -570,7 +571,7 @@ def test_not_ready_versions_are_refused(
         version.status = "downloading"
         session.commit()
         with pytest.raises(Conflict) as refused:
-            registry.resolve_for_inference(
+            resolution.resolve_for_inference(
                 session, settings=settings, actor=_user(session, alice), name=model["name"]
             )
         assert refused.value.code == "model_not_ready"
@@ -600,15 +601,13 @@ def test_merge_request_queues_a_job_and_a_cancelled_merge_reads_failed(
     assert_error(client.get(f"/api/models/versions/{merging['id']}/download", headers=alice.headers), 409)
     with app.state.db.session() as session:
         with pytest.raises(Conflict):
-            registry.resolve_for_inference(
+            resolution.resolve_for_inference(
                 session, settings=settings, actor=_user(session, alice), name=f"{model['name']}@v2"
             )
         # what the scheduler hands the engine: base and adapter folders, output in the run
         row = session.get(Job, merge_job["id"])
         assert row is not None
-        spec = registry.merge_engine_spec(
-            session, settings=settings, job=row, run_dir=settings.runs_dir / "m"
-        )
+        spec = merge.merge_engine_spec(session, settings=settings, job=row, run_dir=settings.runs_dir / "m")
     assert spec["stage"] == "merge" and spec["model_name_or_path"] == str(settings.models_dir / "demo-tiny")
     assert spec["adapter_name_or_path"] == str(settings.runs_dir / str(job["id"]) / "output")
 
@@ -653,7 +652,7 @@ def test_hub_download_runs_in_the_background(
     folder = settings.models_dir / str(ok.json()["id"]) / "versions" / str(version["id"])
     assert (folder / "config.json").is_file()
     with client.app.state.db.session() as session:  # type: ignore[attr-defined]
-        served = registry.resolve_for_inference(
+        served = resolution.resolve_for_inference(
             session, settings=settings, actor=_user(session, bob), name="fetched"
         )
     assert served.base == str(folder)
@@ -713,7 +712,7 @@ def test_the_scheduler_registers_in_the_success_transaction(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("registry broken")
 
-    monkeypatch.setattr(registry, "register_job_result", broken)
+    monkeypatch.setattr(results, "register_job_result", broken)
     bob = api.account("bob")
     job_id = finish(bob)
     scheduler.tick()

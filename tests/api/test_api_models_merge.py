@@ -13,8 +13,8 @@ from api_helpers import Account, Api, assert_error
 from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.services.models import catalog as registry
 from loraforge.services.models import files as model_files
+from loraforge.services.models import resolution
 from loraforge.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine_heavy]
@@ -68,9 +68,9 @@ def test_train_register_merge_and_train_on_the_registered_model(
 
         user = session.get(User, alice.id)
         assert user is not None
-        served = registry.resolve_for_inference(session, settings=settings, actor=user, name=model["name"])
+        served = resolution.resolve_for_inference(session, settings=settings, actor=user, name=model["name"])
         assert served.base == str(folder) and served.adapter is None
-        first = registry.resolve_for_inference(
+        first = resolution.resolve_for_inference(
             session, settings=settings, actor=user, name=f"{model['name']}@v1"
         )
         assert first.adapter == output

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from job_helpers import sample_dataset
 
 from loraforge.engine.chat_templates import TEMPLATE_NAMES
-from loraforge.engine.spec import load_spec
+from loraforge.engine.spec_loading import load_spec
 from loraforge.services.jobs import memory_estimate as me
 from loraforge.services.jobs.presets import list_presets
 from loraforge.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from loraforge.engine.data import DataError, NoValidRowsError, prepare_data
-from loraforge.engine.spec import load_spec
+from loraforge.engine.spec_loading import load_spec
 
 
 def _spec(data_dir: Path, **kw: Any) -> Any:

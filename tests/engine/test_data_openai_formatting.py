@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.engine.data import prepare_data
-from loraforge.engine.spec import load_spec
+from loraforge.engine.spec_loading import load_spec
 
 
 def test_explicit_openai_formatting_reads_messages(tmp_path: Path, tiny_qwen_tokenizer: Any) -> None:

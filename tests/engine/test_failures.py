@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from loraforge.engine import failures as f
-from loraforge.engine.spec import load_spec
+from loraforge.engine.spec_loading import load_spec
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_chat_template_and_qlora(spec) -> None:
 
 
 def test_spec_error_and_unknown(spec) -> None:
-    from loraforge.engine.spec import SpecError
+    from loraforge.engine.spec_loading import SpecError
 
     with pytest.raises(SpecError) as info:
         load_spec({"model_name_or_path": "x", "dataset": "d", "lerning_rate": 1})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from runtime_helpers import make_run, run_engine
 
-from loraforge.engine.spec import SpecError, load_spec
+from loraforge.engine.spec_loading import SpecError, load_spec
 
 
 def test_merge_needs_an_adapter_and_no_dataset() -> None:

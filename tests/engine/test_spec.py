@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from loraforge.engine.spec import JobSpec, SpecError, dump_spec, load_spec, spec_json_schema
+from loraforge.engine.spec import JobSpec
+from loraforge.engine.spec_loading import SpecError, dump_spec, load_spec, spec_json_schema
 
 LF_EXAMPLES = sorted((Path(__file__).parent / "fixtures" / "lf_examples").glob("*.yaml"))
 BASE = {"model_name_or_path": "m", "dataset": "identity"}

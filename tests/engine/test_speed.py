@@ -14,7 +14,7 @@ from runtime_helpers import base_spec, make_run, run_engine, trainer_log
 
 from loraforge.engine import fused_loss, lora_fusion, speed
 from loraforge.engine.data import PaddedCollator, PaddingFreeCollator, prepare_data
-from loraforge.engine.spec import load_spec
+from loraforge.engine.spec_loading import load_spec
 
 
 def _spec(data_dir: Path, **kw: Any) -> Any:

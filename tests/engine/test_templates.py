@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from loraforge.engine.chat_templates import TEMPLATE_NAMES, build_conversation_ids, get_template
+from loraforge.engine.chat_templates import TEMPLATE_NAMES, get_template
+from loraforge.engine.data.truncation import build_conversation_ids
 
 CONV = [
     {"role": "user", "content": "hi"},

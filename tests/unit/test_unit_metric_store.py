@@ -1,5 +1,5 @@
 """The metric file: appended from job_events, rebuilt when missing or torn, read and downsampled with numpy
-exactly like the reference (`services.jobs.lifecycle.downsample` over the events' JSON)."""
+exactly like the reference (`services.jobs.reads.downsample` over the events' JSON)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.db.session import Database
-from loraforge.services.jobs import lifecycle as jobs
-from loraforge.services.jobs import metric_store
+from loraforge.services.jobs import metric_store, reads
 from loraforge.settings import Settings
 
 
@@ -67,7 +66,7 @@ def test_same_points_as_the_reference_and_rebuilt_when_missing_or_torn(settings:
 
     for target in (3, 10, 101, 2000, 5000):
         got = metric_store.read(settings, session, job_id, target)
-        want = jobs.metrics_from_events(session, job_id=job_id, target=target)
+        want = reads.metrics_from_events(session, job_id=job_id, target=target)
         assert got == want, target
     assert got["total"] == 3000 and len(got["eval"]) == 6
 
@@ -75,7 +74,7 @@ def test_same_points_as_the_reference_and_rebuilt_when_missing_or_torn(settings:
     assert path.stat().st_size == 3006 * 8 * len(metric_store.COLUMNS)  # each event once, however often read
     with path.open("ab") as fh:
         fh.write(b"\x01\x02\x03")  # a writer died mid-row
-    assert metric_store.read(settings, session, job_id, 50) == jobs.metrics_from_events(
+    assert metric_store.read(settings, session, job_id, 50) == reads.metrics_from_events(
         session, job_id=job_id, target=50
     )
     path.unlink()
@@ -113,5 +112,5 @@ def test_vectorised_downsampling_equals_the_reference() -> None:
         loss[rng.integers(0, n, n // 10)] = np.nan
         loss[: n // 20] = np.nan  # a run of missing values fills whole buckets
         points = [{"step": i, "loss": None if math.isnan(v) else float(v)} for i, v in enumerate(loss)]
-        want = [p["step"] for p in jobs.downsample(points, target)]
+        want = [p["step"] for p in reads.downsample(points, target)]
         assert metric_store.downsample_indices(loss, target).tolist() == want, (n, target)

@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from loraforge.settings import (
-    InsecureSettingsError,
-    Settings,
-    load_or_create_secret_file,
-    settings_markdown_table,
-)
+from loraforge.settings import InsecureSettingsError, Settings, load_or_create_secret_file
+from loraforge.settings_doc import settings_markdown_table
 
 
 def test_defaults_and_env(monkeypatch, tmp_path: Path):

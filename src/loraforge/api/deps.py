@@ -13,6 +13,7 @@ from loraforge.db.models import Role, User
 from loraforge.db.session import Database
 from loraforge.errors import AuthenticationFailed
 from loraforge.services.accounts import auth
+from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.services.platform import ownership
 from loraforge.settings import Settings
 
@@ -88,3 +89,11 @@ def _admin_user(user: Annotated[User, Depends(_current_user)]) -> User:
 CurrentPrincipal = Annotated[auth.Principal, Depends(_principal)]
 CurrentUser = Annotated[User, Depends(_current_user)]
 AdminUser = Annotated[User, Depends(_admin_user)]
+
+
+def _scheduler(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]

@@ -1,4 +1,5 @@
 """The one error shape: `{"error": {"code", "message", "details": [{"field", "message", "type"}]}}`.
+Its models are in `api/schemas/common.py`; this module renders every error in it.
 
 Except under `/v1` (the OpenAI-compatible API): there every error is rendered in OpenAI's shape by
 `api/openai/errors.py`, chosen here by the request path.
@@ -16,10 +17,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from loraforge.api.schemas.common import ErrorBody, ErrorDetail, ErrorResponse
 from loraforge.errors import (
     AuthenticationFailed,
     Conflict,
@@ -34,22 +35,6 @@ from loraforge.errors import (
 )
 
 logger = logging.getLogger("loraforge.api")
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = Field(default=None, description="Path of the offending input, e.g. `body.username`.")
-    message: str
-    type: str | None = Field(default=None, description="Machine-readable kind of problem, when known.")
-
-
-class ErrorBody(BaseModel):
-    code: str = Field(description="Stable snake_case identifier, e.g. `validation_error`, `not_found`.")
-    message: str = Field(description="Human-readable explanation.")
-    details: list[ErrorDetail] = Field(default_factory=list)
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
 
 
 # Declared on every router so the OpenAPI document (and the generated client) knows the shape.

@@ -1,6 +1,6 @@
 """Dataset storage and processing, torch-free and database-free.
 
-The server's `services/datasets.py` drives these modules; the engine and jobs only need
+The server's `services/datasets/` package drives these modules; the engine and jobs only need
 `normalized_path(dataset_id, version_id)`: the version's rows, one JSON example per line.
 """
 

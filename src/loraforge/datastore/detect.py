@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from loraforge.datastore.reading import IngestError
+from loraforge.datastore.sniffing import IngestError
 from loraforge.engine.data.formats import RowError, detect_formatting, detect_kind
 from loraforge.engine.data.registry import DatasetAttr
 

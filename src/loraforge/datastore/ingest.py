@@ -21,15 +21,8 @@ from typing import Any
 
 from loraforge.datastore import paths
 from loraforge.datastore.detect import SAMPLE_ROWS, describe, detect
-from loraforge.datastore.reading import (
-    FileInfo,
-    IngestError,
-    RowIssue,
-    iter_rows,
-    safe_suffix,
-    sniff,
-    transcode,
-)
+from loraforge.datastore.reading import RowIssue, iter_rows
+from loraforge.datastore.sniffing import FileInfo, IngestError, safe_suffix, sniff, transcode
 from loraforge.datastore.stats import StatsAccumulator
 from loraforge.engine.data.formats import RowError, convert_row
 

@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from loraforge.engine.spec import SpecError, dump_spec, load_spec
+    from loraforge.engine.spec_loading import SpecError, dump_spec, load_spec
 
     console = Console(stderr=True)
     try:

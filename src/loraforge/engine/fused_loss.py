@@ -1,4 +1,4 @@
-"""Chunked linear + cross-entropy with the gradient computed on the way (issue 7, `fused_lm_loss`).
+"""Chunked linear + cross-entropy with the gradient computed on the way (`fused_lm_loss`).
 
 The stock path materialises the logits of every scored position (N x vocab), keeps them for the
 backward pass, and then allocates an equally large zero-filled gradient: on a small model that is

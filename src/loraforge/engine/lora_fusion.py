@@ -1,4 +1,4 @@
-"""One matmul per LoRA layer instead of three plus two passes over the output (issue 7, `fused_lora`).
+"""One matmul per LoRA layer instead of three plus two passes over the output (`fused_lora`).
 
 PEFT computes a LoRA linear layer as `base(x) + lora_B(lora_A(dropout(x))) * scaling`: next to the
 frozen matmul it runs two thin matmuls whose output is as large as the layer's, then a multiply and

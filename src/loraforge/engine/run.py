@@ -214,7 +214,7 @@ def _run(
     world: int,
 ) -> int:
     # ------------------------------------------------------------------ setup
-    from loraforge.engine.spec import load_spec
+    from loraforge.engine.spec_loading import load_spec
 
     spec = load_spec(run_dir / SPEC_FILE)
     _SPEC_SEEN["spec"] = spec

@@ -1,4 +1,4 @@
-"""Exact speed-ups for causal-LM training (issue 7): same loss, less work.
+"""Exact speed-ups for causal-LM training: same loss, less work.
 
 Two independent pieces, each behind a spec switch:
 

@@ -66,6 +66,22 @@ def read_log_lines(run_dir: Path, offset: int = 0, *, max_bytes: int = DEFAULT_C
     return LogChunk(lines=text.splitlines(), offset=start + complete, reset=reset)
 
 
+class EngineLogReader:
+    """`stream_lines` for executors whose engine output ends up in `RUN_DIR/engine.log` (all of them:
+    the local one has the engine write it, the Ray one mirrors Ray's job logs into it)."""
+
+    def stream_lines(
+        self,
+        run_dir: Path,
+        offset: int = 0,
+        *,
+        ref: ProcessRef | None = None,
+        max_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> LogChunk:
+        """The engine's output lines since byte `offset`, read from engine.log."""
+        return read_log_lines(run_dir, offset, max_bytes=max_bytes)
+
+
 class Executor(Protocol):
     name: str
 

@@ -16,20 +16,15 @@ from pathlib import Path
 
 import psutil
 
-from loraforge.executors.base import (
-    DEFAULT_CHUNK_BYTES,
-    LOG_FILE,
-    LogChunk,
-    ProcessRef,
-    ProcessState,
-    read_log_lines,
-)
+from loraforge.executors.base import LOG_FILE, EngineLogReader, ProcessRef, ProcessState
 
 # Start times from psutil are rounded differently across calls on some systems.
 _START_TIME_TOLERANCE_S = 0.05
 
 
-class LocalExecutor:
+class LocalExecutor(EngineLogReader):
+    """The engine writes engine.log itself; `stream_lines` reads it."""
+
     name = "local"
 
     def __init__(self) -> None:
@@ -96,17 +91,6 @@ class LocalExecutor:
         if self._same_process(ref):
             return ProcessState(alive=True)
         return ProcessState(alive=False, returncode=self._reap(ref.pid))
-
-    def stream_lines(
-        self,
-        run_dir: Path,
-        offset: int = 0,
-        *,
-        ref: ProcessRef | None = None,
-        max_bytes: int = DEFAULT_CHUNK_BYTES,
-    ) -> LogChunk:
-        """The engine writes engine.log itself: read it."""
-        return read_log_lines(run_dir, offset, max_bytes=max_bytes)
 
     @staticmethod
     def _reap(pid: int) -> int | None:

@@ -32,14 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loraforge.executors.base import (
-    DEFAULT_CHUNK_BYTES,
-    LOG_FILE,
-    LogChunk,
-    ProcessRef,
-    ProcessState,
-    read_log_lines,
-)
+from loraforge.executors.base import LOG_FILE, EngineLogReader, ProcessRef, ProcessState
 from loraforge.settings import Settings
 
 if TYPE_CHECKING:
@@ -161,7 +154,10 @@ class _LogMirror:
             return len(data)
 
 
-class RayExecutor:
+class RayExecutor(EngineLogReader):
+    """`stream_lines` reads the mirrored engine.log (kept within about a second of Ray's log by the
+    mirror thread)."""
+
     name = "ray"
 
     def __init__(self, settings: Settings) -> None:
@@ -311,17 +307,6 @@ class RayExecutor:
             self._note_ray_failure(mirror.run_dir, status, info)
             self._drop_mirror(ref.external_id)
         return ProcessState(alive=False, returncode=_returncode(status, info.driver_exit_code))
-
-    def stream_lines(
-        self,
-        run_dir: Path,
-        offset: int = 0,
-        *,
-        ref: ProcessRef | None = None,
-        max_bytes: int = DEFAULT_CHUNK_BYTES,
-    ) -> LogChunk:
-        """Read the mirrored engine.log (kept within about a second of Ray's log by the mirror thread)."""
-        return read_log_lines(run_dir, offset, max_bytes=max_bytes)
 
     # ---- log mirrors -----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from loraforge.api.deps import CurrentUser, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES, error_body
-from loraforge.api.openai.schemas import ChatCompletion, ChatCompletionRequest
+from loraforge.api.openai.schemas.chat import ChatCompletion, ChatCompletionRequest
 from loraforge.api.sse import EventStreamResponse, aclose
 from loraforge.errors import ServiceError
 from loraforge.inference.types import Endpoint

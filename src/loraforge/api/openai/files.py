@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from loraforge.api.body_limits import RouteBodyLimit
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
-from loraforge.api.openai.schemas_ft import FileDeleted, FileList, FileObject
+from loraforge.api.openai.schemas.files import FileDeleted, FileList, FileObject
 from loraforge.db.models import StoredFile
 from loraforge.services.openai import files as openai_files
 from loraforge.settings import Settings

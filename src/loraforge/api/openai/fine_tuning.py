@@ -1,6 +1,7 @@
 """/v1 fine tuning (OpenAI-compatible): jobs create/list/retrieve/cancel, events, checkpoints.
 
-Thin: parse, authorise, call `services.openai.fine_tuning` (which maps LoRAForge jobs to OpenAI objects).
+Thin: parse, authorise, call `services.openai.fine_tuning` and `fine_tuning_events` (which map LoRAForge
+jobs to OpenAI objects).
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.deps import ClientIP, CurrentUser, SchedulerDep, SessionDep, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
-from loraforge.api.openai.schemas_ft import (
+from loraforge.api.openai.schemas.fine_tuning import (
     FineTuningJob,
     FineTuningJobCheckpoint,
     FineTuningJobCheckpointList,
@@ -24,22 +25,14 @@ from loraforge.api.openai.schemas_ft import (
 )
 from loraforge.db.models import Job
 from loraforge.errors import FieldIssue, InvalidInput
-from loraforge.services.jobs.scheduler import Scheduler
-from loraforge.services.openai import fine_tuning
+from loraforge.services.openai import fine_tuning, fine_tuning_events
+from loraforge.services.openai.fine_tuning_spec import FineTuneRequest
 
 router = APIRouter(tags=["openai"], responses=OPENAI_ERROR_RESPONSES)
 
 _METADATA_PARAM = re.compile(r"^metadata\[(.{1,64})\]$")
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
 After = Annotated[str | None, Query(max_length=64, description="The last id of the previous page.")]
-
-
-def _scheduler(request: Request) -> Scheduler:
-    scheduler: Scheduler = request.app.state.scheduler
-    return scheduler
-
-
-SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]
 
 
 def _job(session: Session, job: Job) -> FineTuningJob:
@@ -62,7 +55,7 @@ def create_job(
             code="unsupported",
             fields=[FieldIssue(field="integrations", message="must be empty")],
         )
-    request = fine_tuning.FineTuneRequest(
+    request = FineTuneRequest(
         model=body.model,
         training_file=body.training_file,
         validation_file=body.validation_file,
@@ -126,7 +119,7 @@ def list_events(
     job_id: str, user: CurrentUser, session: SessionDep, after: After = None, limit: Limit = 20
 ) -> FineTuningJobEventList:
     """Status, log and error messages and per-step metrics, newest first."""
-    page = fine_tuning.events(session, actor=user, job_id=job_id, after=after, limit=limit)
+    page = fine_tuning_events.events(session, actor=user, job_id=job_id, after=after, limit=limit)
     return FineTuningJobEventList(
         data=[FineTuningJobEvent.model_validate(e) for e in page.data], has_more=page.has_more
     )
@@ -146,7 +139,7 @@ def list_checkpoints(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> FineTuningJobCheckpointList:
     """The job's complete checkpoints, newest first."""
-    page = fine_tuning.checkpoints(
+    page = fine_tuning_events.checkpoints(
         session, settings=settings, actor=user, job_id=job_id, after=after, limit=limit
     )
     data = [FineTuningJobCheckpoint.model_validate(c) for c in page.data]

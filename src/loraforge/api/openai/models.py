@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from loraforge.api.deps import CurrentUser, SessionDep, SettingsDep
 from loraforge.api.openai.errors import OPENAI_ERROR_RESPONSES
-from loraforge.api.openai.schemas import ModelList, ModelObject
+from loraforge.api.openai.schemas.models import ModelList, ModelObject
 from loraforge.db.models import User
 from loraforge.errors import NotFound
-from loraforge.services.models import catalog as registry
+from loraforge.services.models import resolution
 from loraforge.services.serving import providers
 from loraforge.settings import Settings
 
@@ -26,7 +26,7 @@ def _unix(moment: datetime | None) -> int:
 def _models(session: Session, settings: Settings, user: User) -> list[ModelObject]:
     out = [
         ModelObject(id=m.name, created=_unix(m.created), owned_by=m.owner)
-        for m in registry.visible_models(session, settings=settings, actor=user)
+        for m in resolution.visible_models(session, settings=settings, actor=user)
     ]
     seen = {m.id for m in out}
     for item in providers.usable_models(session, actor=user):
@@ -52,7 +52,7 @@ def retrieve_model(model: str, user: CurrentUser, session: SessionDep, settings:
     name, at, version = model.rpartition("@v")
     if at and version.isdigit() and name in listed:
         # A version of a listed model: it exists if the registry resolves it for this caller.
-        registry.resolve_for_inference(session, settings=settings, actor=user, name=model)
+        resolution.resolve_for_inference(session, settings=settings, actor=user, name=model)
         return listed[name].model_copy(update={"id": model})
     raise NotFound(
         f"The model {model!r} does not exist or you do not have access to it.", code="model_not_found"

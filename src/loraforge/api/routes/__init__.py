@@ -6,7 +6,10 @@ from loraforge.api.errors import ERROR_RESPONSES
 from loraforge.api.routes import (
     admin,
     auth,
-    chat,
+    chat_conversations,
+    chat_messages,
+    chat_playground,
+    chat_prompts,
     datasets,
     deployments,
     health,
@@ -32,6 +35,9 @@ api_router.include_router(retention.router)
 api_router.include_router(models.router)
 api_router.include_router(deployments.router)
 api_router.include_router(providers.router)
-api_router.include_router(chat.router)
+api_router.include_router(chat_conversations.router)
+api_router.include_router(chat_messages.router)
+api_router.include_router(chat_prompts.router)
+api_router.include_router(chat_playground.router)
 
 __all__ = ["api_router"]

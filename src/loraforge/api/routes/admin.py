@@ -9,23 +9,24 @@ from fastapi import APIRouter, Body, Query, status
 
 from loraforge.api.deps import AdminUser, ClientIP, SessionDep
 from loraforge.api.paging import PageSize
-from loraforge.api.schemas import (
+from loraforge.api.schemas.admin import (
     AdminUserUpdate,
     AdminUserView,
     AuditEntry,
     AuditPage,
     PasswordResetRequest,
     PasswordResetResponse,
-    RecentLoginView,
     StatsResponse,
     UserPage,
 )
 from loraforge.db.models import Role
-from loraforge.services.accounts import users
+from loraforge.services.accounts import stats, user_admin
 from loraforge.services.platform import audit
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
+# Not `api/paging.Page`: these routes published a lower bound (1,000,000) in the OpenAPI document and
+# the generated client, so they keep it.
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number.")]
 
 
@@ -46,7 +47,7 @@ def list_users(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> UserPage:
-    found = users.list_users(
+    found = user_admin.list_users(
         session, q=q, role=role, disabled=disabled, offset=(page - 1) * page_size, limit=page_size
     )
     return UserPage(
@@ -62,7 +63,7 @@ def update_user(
     user_id: int, body: AdminUserUpdate, admin: AdminUser, session: SessionDep, ip: ClientIP
 ) -> AdminUserView:
     """Change role, disabled flag or email. The last active admin cannot be demoted or disabled."""
-    updated = users.admin_update_user(
+    updated = user_admin.admin_update_user(
         session, actor=admin, user_id=user_id, role=body.role, disabled=body.disabled, email=body.email, ip=ip
     )
     return AdminUserView.model_validate(updated)
@@ -71,7 +72,7 @@ def update_user(
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="admin_delete_user")
 def delete_user(user_id: int, admin: AdminUser, session: SessionDep, ip: ClientIP) -> None:
     """Delete a user with their sessions and API keys. Never yourself, never the last admin."""
-    users.delete_user(session, actor=admin, user_id=user_id, ip=ip)
+    user_admin.delete_user(session, actor=admin, user_id=user_id, ip=ip)
 
 
 @router.post(
@@ -87,7 +88,7 @@ def reset_password(
     body: Annotated[PasswordResetRequest | None, Body()] = None,
 ) -> PasswordResetResponse:
     """Set a new password, or generate a temporary one (returned once). Logs the user out everywhere."""
-    temporary = users.reset_password(
+    temporary = user_admin.reset_password(
         session, actor=admin, user_id=user_id, new_password=body.password if body else None, ip=ip
     )
     return PasswordResetResponse(temporary_password=temporary)
@@ -95,17 +96,7 @@ def reset_password(
 
 @router.get("/stats", response_model=StatsResponse, operation_id="admin_get_stats")
 def get_stats(_admin: AdminUser, session: SessionDep) -> StatsResponse:
-    found = users.stats(session)
-    return StatsResponse(
-        users_total=found.users_total,
-        users_by_role=found.users_by_role,
-        users_active=found.users_active,
-        users_disabled=found.users_disabled,
-        api_keys_active=found.api_keys_active,
-        logins_last_24h=found.logins_last_24h,
-        failed_logins_last_24h=found.failed_logins_last_24h,
-        recent_logins=[RecentLoginView.model_validate(login) for login in found.recent_logins],
-    )
+    return StatsResponse.model_validate(stats.stats(session))
 
 
 @router.get("/audit", response_model=AuditPage, operation_id="admin_list_audit")

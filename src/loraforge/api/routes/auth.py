@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Response, status
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep, UserAgent
-from loraforge.api.schemas import (
+from loraforge.api.schemas.auth import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
@@ -62,7 +62,9 @@ def _clear_refresh_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def _token_response(result: auth.LoginResult) -> TokenResponse:
+def _issued(response: Response, result: auth.LoginResult, settings: Settings) -> TokenResponse:
+    """A new session token pair (login or refresh): the refresh cookie set, the access token answered."""
+    _set_refresh_cookie(response, result, settings)
     return TokenResponse(
         access_token=result.access_token,
         token_type="bearer",  # noqa: S106  (the OAuth token type, not a secret)
@@ -108,8 +110,7 @@ def login(
         ip=ip,
         user_agent=user_agent,
     )
-    _set_refresh_cookie(response, result, settings)
-    return _token_response(result)
+    return _issued(response, result, settings)
 
 
 @router.post("/refresh", response_model=TokenResponse, operation_id="auth_refresh")
@@ -127,8 +128,7 @@ def refresh(
     result = auth.refresh(
         session, settings=settings, refresh_token=refresh_token, ip=ip, user_agent=user_agent
     )
-    _set_refresh_cookie(response, result, settings)
-    return _token_response(result)
+    return _issued(response, result, settings)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth_logout")

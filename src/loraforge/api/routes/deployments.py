@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SettingsDep
 from loraforge.api.paging import Page, PageSize
-from loraforge.api.schemas_deployments import (
+from loraforge.api.schemas.deployments import (
     DeploymentCreate,
     DeploymentPage,
     DeploymentPublic,

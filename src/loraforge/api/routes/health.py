@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from loraforge import __version__
 from loraforge.api.deps import DatabaseDep
-from loraforge.api.schemas import HealthResponse
+from loraforge.api.schemas.health import HealthResponse
 
 router = APIRouter(tags=["health"])
 

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.paging import Page, PageSize
-from loraforge.api.schemas import JobPublic
-from loraforge.api.schemas_templates import (
+from loraforge.api.schemas.jobs import JobPublic
+from loraforge.api.schemas.templates import (
     EstimatePublic,
     EstimateRequest,
     ParsedSpecPublic,
@@ -40,6 +40,7 @@ from loraforge.services.jobs import job_templates as templates
 from loraforge.services.jobs import memory_estimate, presets
 from loraforge.services.jobs.specs import DEMO_MODEL
 from loraforge.services.platform import ownership
+from loraforge.services.platform.changes import refuse_nulls
 from loraforge.settings import Settings
 
 router = APIRouter(tags=["templates"])
@@ -48,7 +49,7 @@ YAML_MEDIA_TYPE = "application/yaml"
 
 def _public(template: JobTemplate, user: User) -> TemplatePublic:
     public = TemplatePublic.model_validate(template)
-    public.editable = templates.is_editable(user, template)
+    public.editable = templates.TEMPLATES.is_editable(user, template)
     return public
 
 
@@ -222,11 +223,7 @@ def update_template(
 ) -> TemplatePublic:
     """Change name, description, spec or sharing (the owner only)."""
     changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "description", "spec", "shared"):
-        if key in changes and changes[key] is None:
-            raise InvalidInput(
-                f"{key} cannot be null", fields=[FieldIssue(field=key, message="cannot be null")]
-            )
+    refuse_nulls(changes, ("name", "description", "spec", "shared"), first_only=True)
     template = templates.update_template(session, actor=user, template_id=template_id, changes=changes, ip=ip)
     return _public(template, user)
 

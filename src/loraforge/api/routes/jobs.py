@@ -5,50 +5,39 @@ Thin: parse, authorise, call `services.jobs.lifecycle`; the scheduler launches a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.deps import ClientIP, CurrentUser, SchedulerDep, SessionDep, SettingsDep
+from loraforge.api.downloads import ARCHIVE_RESPONSES, archive_response
 from loraforge.api.paging import Page, PageSize
-from loraforge.api.schemas import (
-    JobCreate,
-    JobEventPublic,
-    JobEvents,
-    JobMetrics,
-    JobPage,
-    JobPublic,
-    JobStatusName,
-    QueueItem,
-    QueueView,
-)
-from loraforge.api.schemas_jobs import (
+from loraforge.api.schemas.jobs import (
     ArtifactFile,
     ArtifactList,
     ArtifactPublic,
     CheckpointList,
     CheckpointPublic,
     JobClone,
+    JobCreate,
+    JobEventPublic,
+    JobEvents,
     JobLogPage,
+    JobMetrics,
+    JobPage,
     JobPriority,
+    JobPublic,
     JobResume,
+    JobStatusName,
+    QueueItem,
     QueueReorder,
+    QueueView,
 )
-from loraforge.services.jobs import files as job_files
-from loraforge.services.jobs import lifecycle as jobs
-from loraforge.services.jobs.scheduler import Scheduler
+from loraforge.services.jobs import access, lifecycle, outputs, reads, submit
+from loraforge.services.platform import archives
 
 router = APIRouter(tags=["jobs"])
-
-
-def _scheduler(request: Request) -> Scheduler:
-    scheduler: Scheduler = request.app.state.scheduler
-    return scheduler
-
-
-SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]
 
 
 @router.post(
@@ -60,7 +49,7 @@ def create_job(
 ) -> JobPublic:  # fmt: skip
     """Create a job from a spec (validated by the engine's schema; the dataset version is pinned).
     `start: true` queues it; otherwise it is a draft."""
-    job = jobs.create_job(
+    job = submit.create_job(
         session, settings=settings, actor=user, name=body.name, spec=body.spec, start=body.start, ip=ip
     )
     if body.start:
@@ -80,7 +69,7 @@ def list_jobs(
     page_size: PageSize = 20,
 ) -> JobPage:
     """Your jobs, newest first (operators and admins: everyone's, or `owner_id`'s)."""
-    found = jobs.list_jobs(
+    found = reads.list_jobs(
         session, actor=user, statuses=list(status_ or []), owner_id=owner_id,
         offset=(page - 1) * page_size, limit=page_size,
     )  # fmt: skip
@@ -94,7 +83,7 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, operation_id="jobs_get")
 def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
-    return JobPublic.model_validate(jobs.get_job(session, actor=user, job_id=job_id))
+    return JobPublic.model_validate(access.get_job(session, actor=user, job_id=job_id))
 
 
 @router.post("/jobs/{job_id}/start", response_model=JobPublic, operation_id="jobs_start")
@@ -102,7 +91,7 @@ def start_job(
     job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Queue a draft."""
-    job = jobs.start_job(session, actor=user, job_id=job_id, ip=ip)
+    job = submit.start_job(session, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
     scheduler.wake()
     return JobPublic.model_validate(job)
@@ -113,7 +102,7 @@ def stop_job(
     job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Graceful stop: the engine saves a checkpoint, then the job is `cancelled`."""
-    job = jobs.stop_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
+    job = lifecycle.stop_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
     return JobPublic.model_validate(job)
 
@@ -123,7 +112,7 @@ def cancel_job(
     job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Immediate: the job is `cancelled` and its processes are killed."""
-    job = jobs.cancel_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
+    job = lifecycle.cancel_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
     return JobPublic.model_validate(job)
 
@@ -141,7 +130,7 @@ def clone_job(
     """A new draft with this job's spec and pinned dataset version, optionally changed by `spec_patch`
     (e.g. the failed job's `error.details.spec_patch`: "new job with the suggested fix")."""
     body = body or JobClone()
-    job = jobs.clone_job(
+    job = submit.clone_job(
         session,
         settings=settings,
         actor=user,
@@ -160,7 +149,7 @@ def resume_job(
 ) -> JobPublic:  # fmt: skip
     """Queue a failed or cancelled job again, continuing from a checkpoint (default: the latest). The
     same job continues: its curve and events go on at the checkpoint's global step. Owner only."""
-    job = jobs.resume_job(
+    job = lifecycle.resume_job(
         session,
         settings=settings,
         actor=user,
@@ -179,7 +168,7 @@ def set_priority(
 ) -> JobPublic:
     """Operators and admins: change a queued or draft job's priority (higher is admitted first)."""
     return JobPublic.model_validate(
-        jobs.set_priority(session, actor=user, job_id=job_id, priority=body.priority, ip=ip)
+        lifecycle.set_priority(session, actor=user, job_id=job_id, priority=body.priority, ip=ip)
     )
 
 
@@ -188,7 +177,7 @@ def delete_job(
     job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
 ) -> None:
     """Delete a draft or finished job and its run directory."""
-    jobs.delete_job(session, settings=settings, actor=user, job_id=job_id, ip=ip)
+    lifecycle.delete_job(session, settings=settings, actor=user, job_id=job_id, ip=ip)
 
 
 @router.get("/jobs/{job_id}/events", response_model=JobEvents, operation_id="jobs_events")
@@ -199,8 +188,8 @@ def job_events(
     after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> JobEvents:
-    rows = jobs.events_after(session, actor=user, job_id=job_id, after=after, limit=limit)
-    items = [JobEventPublic.model_validate(jobs.event_json(e)) for e in rows]
+    rows = reads.events_after(session, actor=user, job_id=job_id, after=after, limit=limit)
+    items = [JobEventPublic.model_validate(reads.event_json(e)) for e in rows]
     return JobEvents(items=items, last_seq=rows[-1].seq if rows else after)
 
 
@@ -213,7 +202,7 @@ def job_metrics(
     downsample: Annotated[int, Query(ge=3, le=100_000, description="At most about this many points.")] = 2000,
 ) -> Response:
     """Training metrics, downsampled keeping each bucket's lowest and highest loss; eval points."""
-    found = jobs.metrics(session, settings=settings, actor=user, job_id=job_id, target=downsample)
+    found = reads.metrics(session, settings=settings, actor=user, job_id=job_id, target=downsample)
     # Plain floats/ints/None from the metric store, already in JobMetrics' shape: serialised directly,
     # because validating thousands of points twice (here and as the response model) cost more than
     # reading a million-point curve.
@@ -236,7 +225,7 @@ def job_logs(
 ) -> JobLogPage:
     """The engine's output (library logs, warnings, tracebacks, engine messages): the last `tail`
     lines, or complete lines from byte `offset` (page or follow with `next_offset`)."""
-    page = jobs.log_page(
+    page = outputs.log_page(
         session, settings=settings, actor=user, job_id=job_id, tail=tail, offset=offset, limit=limit
     )
     return JobLogPage(lines=page.lines, offset=page.offset, next_offset=page.next_offset, size=page.size)
@@ -260,11 +249,11 @@ def download_logs(
     range_: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
     """The raw engine.log as an attachment; one `Range: bytes=a-b` is honoured."""
-    path, filename = jobs.log_file(session, settings=settings, actor=user, job_id=job_id)
+    path, filename = outputs.log_file(session, settings=settings, actor=user, job_id=job_id)
     size = path.stat().st_size
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Accept-Ranges": "bytes"}
     try:
-        span = job_files.parse_range(range_, size)
+        span = archives.parse_range(range_, size)
     except ValueError as exc:
         raise HTTPException(
             status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
@@ -278,22 +267,9 @@ def download_logs(
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         code = status.HTTP_206_PARTIAL_CONTENT
     return StreamingResponse(
-        job_files.file_chunks(path, start, end), status_code=code, media_type="text/plain; charset=utf-8",
+        archives.file_chunks(path, start, end), status_code=code, media_type="text/plain; charset=utf-8",
         headers=headers,
     )  # fmt: skip
-
-
-def _archive(chunks: Iterator[bytes], filename: str) -> StreamingResponse:
-    return StreamingResponse(
-        chunks,
-        media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-_ARCHIVE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/gzip": {}}, "description": "A .tar.gz, streamed as it is made."}
-}
 
 
 @router.get("/jobs/{job_id}/checkpoints", response_model=CheckpointList, operation_id="jobs_checkpoints")
@@ -301,7 +277,7 @@ def list_checkpoints(
     job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CheckpointList:
     """The job's complete checkpoints, by step (resume from one, or download it)."""
-    found = jobs.checkpoints(session, settings=settings, actor=user, job_id=job_id)
+    found = outputs.checkpoints(session, settings=settings, actor=user, job_id=job_id)
     return CheckpointList(
         items=[
             CheckpointPublic(
@@ -316,7 +292,7 @@ def list_checkpoints(
     "/jobs/{job_id}/checkpoints/{name}/archive",
     response_class=StreamingResponse,
     operation_id="jobs_checkpoint_archive",
-    responses=_ARCHIVE,
+    responses=ARCHIVE_RESPONSES,
 )
 def checkpoint_archive(
     job_id: int,
@@ -326,10 +302,10 @@ def checkpoint_archive(
     settings: SettingsDep,
 ) -> StreamingResponse:
     """One checkpoint as a .tar.gz generated on the fly."""
-    chunks, filename = jobs.checkpoint_archive(
+    chunks, filename = outputs.checkpoint_archive(
         session, settings=settings, actor=user, job_id=job_id, name=name
     )
-    return _archive(chunks, filename)
+    return archive_response(chunks, filename)
 
 
 @router.get("/jobs/{job_id}/artifacts", response_model=ArtifactList, operation_id="jobs_artifacts")
@@ -337,7 +313,7 @@ def list_artifacts(
     job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> ArtifactList:
     """What the run produced: the adapter or full model with its tokenizer, and the run summary."""
-    found = jobs.artifacts(session, settings=settings, actor=user, job_id=job_id)
+    found = outputs.artifacts(session, settings=settings, actor=user, job_id=job_id)
     return ArtifactList(
         items=[
             ArtifactPublic(
@@ -356,7 +332,7 @@ def list_artifacts(
     "/jobs/{job_id}/artifacts/{name}/archive",
     response_class=StreamingResponse,
     operation_id="jobs_artifact_archive",
-    responses=_ARCHIVE,
+    responses=ARCHIVE_RESPONSES,
 )
 def artifact_archive(
     job_id: int,
@@ -366,22 +342,24 @@ def artifact_archive(
     settings: SettingsDep,
 ) -> StreamingResponse:
     """One artifact folder (e.g. `output`) as a .tar.gz generated on the fly."""
-    chunks, filename = jobs.artifact_archive(session, settings=settings, actor=user, job_id=job_id, name=name)
-    return _archive(chunks, filename)
+    chunks, filename = outputs.artifact_archive(
+        session, settings=settings, actor=user, job_id=job_id, name=name
+    )
+    return archive_response(chunks, filename)
 
 
 @router.post("/queue/reorder", response_model=QueueView, operation_id="jobs_queue_reorder")
 def reorder_queue(body: QueueReorder, user: CurrentUser, session: SessionDep, ip: ClientIP) -> QueueView:
     """Operators and admins: reorder queued jobs among the positions they hold (422 names a job id
     that is not queued). Returns the queue as GET /api/queue does."""
-    jobs.reorder_queue(session, actor=user, job_ids=body.job_ids, ip=ip)
+    lifecycle.reorder_queue(session, actor=user, job_ids=body.job_ids, ip=ip)
     return get_queue(user, session)
 
 
 @router.get("/queue", response_model=QueueView, operation_id="jobs_queue")
 def get_queue(user: CurrentUser, session: SessionDep) -> QueueView:
     """Queued jobs in admission order with positions (researchers: their own), and the active jobs."""
-    entries, active = jobs.queue(session, actor=user)
+    entries, active = reads.queue(session, actor=user)
     return QueueView(
         queued=[QueueItem(position=e.position, job=JobPublic.model_validate(e.job)) for e in entries],
         active=[JobPublic.model_validate(j) for j in active],

@@ -1,4 +1,4 @@
-"""REST routes: the model registry (issue 6). Thin: parse, authorise, call `services.models.catalog`.
+"""REST routes: the model registry. Thin: parse, authorise, call `services.models.catalog`.
 
 The version routes (`/models/versions/...`) are declared before `/models/{model_id}` so the literal
 segment is never read as a model id.
@@ -6,16 +6,17 @@ segment is never read as a model id.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SessionDep, SettingsDep
+from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
+from loraforge.api.downloads import ARCHIVE_RESPONSES, archive_response
 from loraforge.api.paging import Page, PageSize
-from loraforge.api.schemas import JobPublic
-from loraforge.api.schemas_models import (
+from loraforge.api.schemas.jobs import JobPublic
+from loraforge.api.schemas.models import (
     ModelCreate,
     ModelKind,
     ModelMergeStarted,
@@ -28,13 +29,11 @@ from loraforge.api.schemas_models import (
     ModelVersionUpdate,
 )
 from loraforge.db.models import ModelVersion, RegisteredModel, User
+from loraforge.services.jobs import merge
 from loraforge.services.models import catalog as registry
+from loraforge.services.models import manage, results
 
 router = APIRouter(tags=["models"])
-
-_ARCHIVE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/gzip": {}}, "description": "A .tar.gz, streamed as it is made."}
-}
 
 
 def _version(session: Session, model: RegisteredModel, version: ModelVersion) -> ModelVersionPublic:
@@ -73,7 +72,7 @@ def update_version(
     version_id: int, body: ModelVersionUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> ModelVersionPublic:
     """Tags (replaced as a whole) and notes. The model's owner (or an admin)."""
-    model, version = registry.update_version(
+    model, version = manage.update_version(
         session, actor=user, version_id=version_id, tags=body.tags, notes=body.notes, ip=ip
     )
     return _version(session, model, version)
@@ -82,7 +81,7 @@ def update_version(
 @router.get(
     "/models/versions/{version_id}/download",
     response_class=StreamingResponse,
-    responses=_ARCHIVE,
+    responses=ARCHIVE_RESPONSES,
     operation_id="models_version_download",
 )
 def download_version(
@@ -90,10 +89,7 @@ def download_version(
 ) -> StreamingResponse:
     """The version's files as a `.tar.gz` (adapter or full weights with the tokenizer)."""
     filename, chunks = registry.archive(session, settings=settings, actor=user, version_id=version_id)
-    return StreamingResponse(
-        chunks, media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )  # fmt: skip
+    return archive_response(chunks, filename)
 
 
 @router.post(
@@ -103,15 +99,13 @@ def download_version(
     operation_id="models_version_merge",
 )
 def merge_version(
-    version_id: int, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+    version_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
     ip: ClientIP,
 ) -> ModelMergeStarted:  # fmt: skip
     """Queue a job that merges this adapter version into its base. The new full version is listed at
     once as `merging`; it turns `ready` (and current) when the job succeeds."""
-    job, version = registry.request_merge(
-        session, settings=settings, actor=user, version_id=version_id, ip=ip
-    )
-    request.app.state.scheduler.wake()
+    job, version = merge.request_merge(session, settings=settings, actor=user, version_id=version_id, ip=ip)
+    scheduler.wake()
     model = session.get(RegisteredModel, version.model_id)
     assert model is not None
     return ModelMergeStarted(job=JobPublic.model_validate(job), version=_version(session, model, version))
@@ -156,7 +150,7 @@ def create_model(
 ) -> ModelPublic:  # fmt: skip
     """Register a base model: a hub id (files fetched in the background unless `download: false`) or a
     server folder (operators and admins; inside the configured import roots)."""
-    model = registry.register_base(
+    model = manage.register_base(
         session, settings=settings, database=database, actor=user, name=body.name, source=body.source,
         ref=body.ref, description=body.description, shared=body.shared, download=body.download, ip=ip,
     )  # fmt: skip
@@ -173,7 +167,7 @@ def update_model(
     model_id: int, body: ModelUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> ModelPublic:
     """Rename, describe, share or unshare. The owner (or an admin)."""
-    model = registry.update_model(
+    model = manage.update_model(
         session, actor=user, model_id=model_id, name=body.name, description=body.description,
         shared=body.shared, ip=ip,
     )  # fmt: skip
@@ -192,7 +186,7 @@ def delete_model(
     ] = False,
 ) -> None:
     """Refused (409 `model_in_use`) while a deployment serves it or an unfinished job uses it."""
-    registry.delete_model(session, settings=settings, actor=user, model_id=model_id, files=files, ip=ip)
+    manage.delete_model(session, settings=settings, actor=user, model_id=model_id, files=files, ip=ip)
 
 
 @router.get(
@@ -214,7 +208,7 @@ def create_version(
     ip: ClientIP,
 ) -> ModelVersionPublic:  # fmt: skip
     """A succeeded training job's output as the next version (it becomes current). The owner."""
-    version = registry.add_job_version(
+    version = results.add_job_version(
         session, settings=settings, actor=user, model_id=model_id, job_id=body.job_id, ip=ip
     )
     model = registry.get_model(session, actor=user, model_id=model_id)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
 from loraforge.api.paging import Page, PageSize
-from loraforge.api.schemas_notifications import (
+from loraforge.api.schemas.notifications import (
     MarkedRead,
     MarkRead,
     NotificationPage,

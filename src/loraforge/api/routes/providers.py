@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
-from loraforge.api.errors import ErrorResponse
-from loraforge.api.schemas_providers import ProviderCreate, ProviderList, ProviderPublic, ProviderUpdate
+from loraforge.api.schemas.common import ErrorResponse
+from loraforge.api.schemas.providers import ProviderCreate, ProviderList, ProviderPublic, ProviderUpdate
 from loraforge.db.models import Provider, User
-from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.platform.changes import refuse_nulls
 from loraforge.services.serving import providers
 from loraforge.settings import Settings
 
@@ -75,11 +75,7 @@ def update_provider(
 ) -> ProviderPublic:
     """Change name, base URL, key (`null` removes it), enabled, or sharing (admins)."""
     changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "base_url", "enabled", "shared"):
-        if key in changes and changes[key] is None:
-            raise InvalidInput(
-                f"{key} cannot be null", fields=[FieldIssue(field=key, message="cannot be null")]
-            )
+    refuse_nulls(changes, ("name", "base_url", "enabled", "shared"), first_only=True)
     provider = providers.update_provider(
         session, settings=settings, actor=user, provider_id=provider_id, changes=changes, ip=ip
     )

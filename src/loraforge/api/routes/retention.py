@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from loraforge.api.deps import AdminUser, ClientIP, CurrentUser, SessionDep, SettingsDep
-from loraforge.api.schemas import JobPublic
-from loraforge.api.schemas_notifications import RemovedFiles, RetentionRun, StorageReport
+from loraforge.api.schemas.jobs import JobPublic
+from loraforge.api.schemas.retention import RemovedFiles, RetentionRun, StorageReport
 from loraforge.services.jobs import retention
 
 router = APIRouter(tags=["retention"])
@@ -48,15 +48,6 @@ def run_retention(user: AdminUser, session: SessionDep, settings: SettingsDep, i
     """Run the retention sweep now (admins); returns what was removed."""
     removed = retention.run_now(session, settings=settings, actor=user, ip=ip)
     return RetentionRun(
-        removed=[
-            RemovedFiles(
-                job_id=r.job_id,
-                name=r.name,
-                owner_id=r.owner_id,
-                bytes_freed=r.bytes_freed,
-                removed=r.removed,
-            )
-            for r in removed
-        ],
+        removed=[RemovedFiles.model_validate(r, from_attributes=True) for r in removed],
         bytes_freed=sum(r.bytes_freed for r in removed),
     )

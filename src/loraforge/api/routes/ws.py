@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from loraforge.api.schemas import JobPublic
+from loraforge.api.schemas.jobs import JobPublic
 from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, CLOSE_NOT_FOUND, accept_authenticated
 from loraforge.db.models import Job, User
 from loraforge.db.session import Database

@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from loraforge.api.schemas_notifications import NotificationPublic
+from loraforge.api.schemas.notifications import NotificationPublic
 from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, accept_authenticated
 from loraforge.db.session import Database
 from loraforge.services.platform import notifications

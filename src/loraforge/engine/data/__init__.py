@@ -6,19 +6,10 @@ Importing this package does not import torch (collators import it when called).
 
 from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator, PaddingFreeCollator
 from loraforge.engine.data.dataset import LengthGroupedBatchSampler, TokenizedDataset
-from loraforge.engine.data.prepare import (
-    DataError,
-    DatasetStats,
-    DataStats,
-    NoValidRowsError,
-    PreparedData,
-    RowProblem,
-    load_examples,
-    prepare_data,
-    split_validation,
-)
+from loraforge.engine.data.prepare import PreparedData, load_examples, prepare_data, split_validation
 from loraforge.engine.data.readers import DataFileError, read_rows
 from loraforge.engine.data.registry import DatasetAttr, DatasetNotFoundError, resolve_dataset
+from loraforge.engine.data.stats import DataError, DatasetStats, DataStats, NoValidRowsError, RowProblem
 
 __all__ = [
     "DataError",

@@ -19,7 +19,10 @@ default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 IGNORE_INDEX = -100
 
@@ -28,6 +31,23 @@ def _target_len(longest: int, multiple: int | None) -> int:
     if multiple and longest % multiple:
         return longest + multiple - longest % multiple
     return longest
+
+
+def _right_padded(
+    features: list[dict[str, Any]], pad_token_id: int, multiple: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_ids (pad id on padding) and labels (-100 on padding), right-padded to a common width."""
+    import torch
+
+    width = _target_len(max(len(f["input_ids"]) for f in features), multiple)
+    n = len(features)
+    input_ids = torch.full((n, width), pad_token_id, dtype=torch.long)
+    labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+    for i, f in enumerate(features):
+        k = len(f["input_ids"])
+        input_ids[i, :k] = torch.as_tensor(f["input_ids"], dtype=torch.long)
+        labels[i, :k] = torch.as_tensor(f["labels"], dtype=torch.long)
+    return input_ids, labels
 
 
 @dataclass
@@ -40,16 +60,10 @@ class PaddedCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        width = _target_len(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
-        n = len(features)
-        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
-        attention = torch.zeros((n, width), dtype=torch.long)
+        input_ids, labels = _right_padded(features, self.pad_token_id, self.pad_to_multiple_of)
+        attention = torch.zeros(input_ids.shape, dtype=torch.long)
         for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            input_ids[i, :k] = torch.as_tensor(f["input_ids"], dtype=torch.long)
-            labels[i, :k] = torch.as_tensor(f["labels"], dtype=torch.long)
-            attention[i, :k] = 1
+            attention[i, : len(f["input_ids"])] = 1
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels, "use_cache": False}
 
 
@@ -63,16 +77,12 @@ class NeatPackingCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        width = _target_len(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
-        n = len(features)
-        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+        input_ids, labels = _right_padded(features, self.pad_token_id, self.pad_to_multiple_of)
+        n, width = input_ids.shape
         # padding restarts at 0 too, so it is a segment of its own
         position_ids = torch.arange(width, dtype=torch.long).repeat(n, 1)
         for i, f in enumerate(features):
             k = len(f["input_ids"])
-            input_ids[i, :k] = torch.as_tensor(f["input_ids"], dtype=torch.long)
-            labels[i, :k] = torch.as_tensor(f["labels"], dtype=torch.long)
             position_ids[i, :k] = torch.as_tensor(f["position_ids"], dtype=torch.long)
             if k < width:
                 position_ids[i, k:] = torch.arange(width - k, dtype=torch.long)

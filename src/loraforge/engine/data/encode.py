@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loraforge.engine.chat_templates import ChatTemplate, build_conversation_ids
+from loraforge.engine.chat_templates import ChatTemplate
 from loraforge.engine.data.formats import Example
 from loraforge.engine.data.packing import chunk_stream, greedy_knapsack
+from loraforge.engine.data.truncation import build_conversation_ids
 
 IGNORE_INDEX = -100
 TOOLS_PREAMBLE = "You have access to the following tools:\n"

@@ -1,130 +1,30 @@
-"""prepare_data(spec, tokenizer): files -> examples -> tokenised train/eval datasets + collator + stats."""
+"""prepare_data(spec, tokenizer): files -> examples -> tokenised train/eval datasets + collator + stats.
+
+What it reports is in `stats`; the tokenised-data cache it reads and fills is `cache`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loraforge.engine.chat_templates import TemplateError, get_template
+from loraforge.engine.data.cache import cache_key, load_cached, load_cached_stats, save_cache
 from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator
 from loraforge.engine.data.dataset import LengthGroupedBatchSampler, TokenizedDataset
 from loraforge.engine.data.encode import encode_pretrain, encode_supervised, pack_rows, render_preference
 from loraforge.engine.data.formats import Example, RowError, convert_row, detect_formatting, detect_kind
 from loraforge.engine.data.readers import read_rows
 from loraforge.engine.data.registry import DatasetAttr, load_dataset_info, resolve_dataset
+from loraforge.engine.data.stats import DataError, DatasetStats, DataStats, NoValidRowsError
 
 if TYPE_CHECKING:
     from loraforge.engine.spec import JobSpec
-
-CACHE_VERSION = "1"  # bump when tokenised output changes for the same inputs
-MAX_ERRORS_PER_DATASET = 5
-
-
-class DataError(ValueError):
-    """The data cannot be used as configured (wrong kind for the stage, missing files...)."""
-
-
-@dataclass
-class RowProblem:
-    dataset: str
-    row: int  # 0-based index in the file
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.dataset} row {self.row}: {self.field}: {self.message}"
-
-
-@dataclass
-class DatasetStats:
-    name: str
-    path: str
-    format: str
-    rows_read: int = 0
-    rows_kept: int = 0
-    rows_skipped: int = 0
-    errors: list[RowProblem] = field(default_factory=list)
-
-    def note(self, row: int, fld: str, message: str) -> None:
-        self.rows_skipped += 1
-        if len(self.errors) < MAX_ERRORS_PER_DATASET:
-            self.errors.append(RowProblem(self.name, row, fld, message))
-
-
-@dataclass
-class DataStats:
-    datasets: list[DatasetStats] = field(default_factory=list)
-    eval_datasets: list[DatasetStats] = field(default_factory=list)
-    train_examples: int = 0
-    eval_examples: int = 0
-    train_rows: int = 0  # rows the model sees (packs when packing)
-    eval_rows: int = 0
-    train_tokens: int = 0
-    train_label_tokens: int = 0
-    truncated_examples: int = 0
-    dropped_examples: int = 0  # truncation: drop, or empty after truncation
-    dropped_tokens: int = 0  # pretraining block remainder / truncation
-    cache_hit: bool = False
-    cache_key: str = ""
-
-    @property
-    def rows_read(self) -> int:
-        return sum(d.rows_read for d in self.datasets)
-
-    @property
-    def rows_kept(self) -> int:
-        return sum(d.rows_kept for d in self.datasets)
-
-    @property
-    def rows_skipped(self) -> int:
-        return sum(d.rows_skipped for d in self.datasets)
-
-    def first_errors(self, n: int = 10) -> list[RowProblem]:
-        return [e for d in self.datasets + self.eval_datasets for e in d.errors][:n]
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(rows_read=self.rows_read, rows_kept=self.rows_kept, rows_skipped=self.rows_skipped)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataStats:
-        def ds(items: list[dict[str, Any]]) -> list[DatasetStats]:
-            return [
-                DatasetStats(**{**x, "errors": [RowProblem(**e) for e in x.get("errors", [])]}) for x in items
-            ]
-
-        keys = {f for f in cls.__dataclass_fields__} - {"datasets", "eval_datasets"}
-        return cls(
-            datasets=ds(d.get("datasets", [])),
-            eval_datasets=ds(d.get("eval_datasets", [])),
-            **{k: v for k, v in d.items() if k in keys},
-        )
-
-
-class NoValidRowsError(DataError):
-    """No usable rows after formatting; the message has the counts and the first offending rows."""
-
-    def __init__(self, stats: DataStats, what: str = "training") -> None:
-        self.stats = stats
-        lines = [
-            f"no valid {what} rows: {stats.rows_read} read, {stats.rows_kept} kept, "
-            f"{stats.rows_skipped} skipped"
-        ]
-        for d in stats.datasets:
-            lines.append(f"  {d.name} ({d.format}, {d.path}): {d.rows_read} read, {d.rows_skipped} skipped")
-        errors = stats.first_errors()
-        if errors:
-            lines.append("first problems:")
-            lines += [f"  - {e}" for e in errors]
-        super().__init__("\n".join(lines))
 
 
 @dataclass
@@ -284,84 +184,6 @@ def _skip(ex: Example, per_ds: dict[str, DatasetStats], exc: Exception) -> None:
         st.note(row, "<conversation>", msg)
 
 
-# ---- caching -------------------------------------------------------------------------------------
-def _tokenizer_fingerprint(tokenizer: Any) -> str:
-    h = hashlib.sha256()
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    h.update(backend.to_str().encode() if backend is not None else repr(tokenizer.get_vocab()).encode())
-    for attr in ("bos_token", "eos_token", "pad_token", "chat_template"):
-        h.update(repr(getattr(tokenizer, attr, None)).encode())
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(path.iterdir()) if path.is_dir() else [path]
-    for f in files:
-        if f.is_file():
-            with f.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    h.update(chunk)
-    return h.hexdigest()
-
-
-def _cache_key(spec: JobSpec, tokenizer: Any, train: list[DatasetAttr], evals: list[DatasetAttr]) -> str:
-    relevant = spec.model_dump(
-        mode="json",
-        include={
-            "stage",
-            "template",
-            "default_system",
-            "cutoff_len",
-            "truncation",
-            "max_samples",
-            "val_size",
-            "seed",
-            "packing",
-            "neat_packing",
-            "train_on_prompt",
-            "mask_history",
-            "formatting",
-            "columns",
-            "tags",
-            "ranking",
-        },
-    )
-    payload = {
-        "v": CACHE_VERSION,
-        "spec": relevant,
-        "tok": _tokenizer_fingerprint(tokenizer),
-        "train": [(a.describe(), _file_digest(a.path)) for a in train],
-        "eval": [(a.describe(), _file_digest(a.path)) for a in evals],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def _save_cache(folder: Path, train: Any, evald: Any, stats: DataStats) -> None:
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name, data in (("train", train), ("eval", evald)):
-        if isinstance(data, TokenizedDataset):
-            data.save(tmp / f"{name}.npz")
-        elif data is not None:
-            (tmp / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False))
-    (tmp / "stats.json").write_text(json.dumps(stats.as_dict(), ensure_ascii=False, default=str))
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process won the race; its copy is identical
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load_cached(folder: Path, name: str) -> Any:
-    if (folder / f"{name}.npz").exists():
-        return TokenizedDataset.load(folder / f"{name}.npz")
-    if (folder / f"{name}.json").exists():
-        return json.loads((folder / f"{name}.json").read_text())
-    return None
-
-
 # ---- the entry point -----------------------------------------------------------------------------
 def prepare_data(
     spec: JobSpec,
@@ -385,14 +207,11 @@ def prepare_data(
     folder: Path | None = None
     key = ""
     if cache_root is not None:
-        key = _cache_key(spec, tokenizer, train_attrs, eval_attrs)
+        key = cache_key(spec, tokenizer, train_attrs, eval_attrs)
         folder = Path(cache_root) / f"data-{key}"
-        if (folder / "stats.json").exists():
-            stats = DataStats.from_dict(json.loads((folder / "stats.json").read_text()))
-            stats.cache_hit = True
-            return _finish(
-                spec, tokenizer, _load_cached(folder, "train"), _load_cached(folder, "eval"), stats
-            )
+        cached = load_cached_stats(folder)
+        if cached is not None:
+            return _finish(spec, tokenizer, load_cached(folder, "train"), load_cached(folder, "eval"), cached)
 
     stats = DataStats(cache_key=key)
     train_examples, stats.datasets = load_examples(train_attrs, max_samples=spec.max_samples)
@@ -415,7 +234,7 @@ def prepare_data(
     )
     stats.eval_examples = len(eval_examples)
     if folder is not None:
-        _save_cache(folder, train, evald, stats)
+        save_cache(folder, train, evald, stats)
     return _finish(spec, tokenizer, train, evald, stats)
 
 

@@ -32,7 +32,7 @@ from loraforge.services.chat.streaming import (
     close_stream,
     request_body,
 )
-from loraforge.services.platform import ownership
+from loraforge.services.platform.owned_items import get_private
 
 logger = logging.getLogger("loraforge.chat")
 
@@ -45,10 +45,7 @@ def _not_found() -> NotFound:
 
 
 def get_run(session: Session, *, actor: User, run_id: int) -> PlaygroundRun:
-    run = session.get(PlaygroundRun, run_id)
-    if run is None or not ownership.can_access(actor, run.owner_id):
-        raise _not_found()
-    return run
+    return get_private(session, PlaygroundRun, run_id, actor=actor, not_found=_not_found)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ Rendering substitutes in one pass, so a value containing `{{x}}` is left as writ
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import PromptTemplate, User
-from loraforge.errors import FieldIssue, Forbidden, InvalidInput, NotFound
+from loraforge.errors import FieldIssue, InvalidInput, NotFound
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.changes import refuse_nulls
+from loraforge.services.platform.owned_items import ItemPage, Library
 from loraforge.services.platform.owner_names import OwnerUniqueName
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -40,44 +41,30 @@ def render_text(content: str, variables: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: variables[match.group(1)], content)
 
 
-def _not_found() -> NotFound:
-    return NotFound("prompt not found", code="prompt_not_found")
-
-
-def get_prompt(session: Session, *, actor: User, prompt_id: int, write: bool = False) -> PromptTemplate:
-    prompt = session.get(PromptTemplate, prompt_id)
-    if prompt is None:
-        raise _not_found()
+def _can_read(actor: User, prompt: PromptTemplate) -> bool:
     try:
         ownership.ensure_readable(actor, prompt.owner_id, shared=prompt.shared, resource="prompt")
     except NotFound:
-        raise _not_found() from None
-    if write and not ownership.can_access(actor, prompt.owner_id):
-        raise Forbidden("only the owner may change this prompt", code="not_owner")
-    return prompt
+        return False
+    return True
 
 
-def is_editable(actor: User, prompt: PromptTemplate) -> bool:
-    return ownership.can_access(actor, prompt.owner_id)
+# Changed and deleted by the owner only ("only the owner may change this prompt").
+PROMPTS = Library(
+    PromptTemplate, "prompt", can_read=_can_read, deleted=AuditAction.prompt_deleted,
+    shared_where=PromptTemplate.shared.is_(True),
+)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PromptPage:
-    items: list[PromptTemplate]
-    total: int
+def get_prompt(session: Session, *, actor: User, prompt_id: int, write: bool = False) -> PromptTemplate:
+    return PROMPTS.get(session, actor=actor, item_id=prompt_id, write=write)
 
 
 def list_prompts(
     session: Session, *, actor: User, scope: str, q: str | None, offset: int, limit: int
-) -> PromptPage:
+) -> ItemPage[PromptTemplate]:
     """`mine`: own; `shared`: everyone's shared ones; `all`: own + shared. Most recently changed first."""
-    query = select(PromptTemplate)
-    if scope == "mine":
-        query = query.where(PromptTemplate.owner_id == actor.id)
-    elif scope == "shared":
-        query = query.where(PromptTemplate.shared.is_(True))
-    else:
-        query = query.where(or_(PromptTemplate.owner_id == actor.id, PromptTemplate.shared.is_(True)))
+    query = select(PromptTemplate).where(PROMPTS.scope_where(actor, scope))
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -86,11 +73,7 @@ def list_prompts(
                 PromptTemplate.content.ilike(pattern, escape="\\"),
             )
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(PromptTemplate.updated_at.desc(), PromptTemplate.id.desc()).offset(offset).limit(limit)
-    )
-    return PromptPage(items=list(rows), total=total)
+    return PROMPTS.newest_first(session, query, offset=offset, limit=limit)
 
 
 _NAMES = OwnerUniqueName(PromptTemplate, "prompt")
@@ -117,10 +100,7 @@ def update_prompt(
     session: Session, *, actor: User, prompt_id: int, changes: dict[str, Any], ip: str | None
 ) -> PromptTemplate:
     """Apply name, content, shared (the owner only)."""
-    issues = [FieldIssue(field=k, message="cannot be null") for k in ("name", "content", "shared")
-              if k in changes and changes[k] is None]  # fmt: skip
-    if issues:
-        raise InvalidInput(f"{issues[0].field} cannot be null", fields=issues)
+    refuse_nulls(changes, ("name", "content", "shared"))
     prompt = get_prompt(session, actor=actor, prompt_id=prompt_id, write=True)
     if "name" in changes and changes["name"] != prompt.name:
         _NAMES.ensure_free(session, owner_id=prompt.owner_id, name=changes["name"], exclude=prompt.id)
@@ -139,13 +119,7 @@ def update_prompt(
 
 
 def delete_prompt(session: Session, *, actor: User, prompt_id: int, ip: str | None) -> None:
-    prompt = get_prompt(session, actor=actor, prompt_id=prompt_id, write=True)
-    audit.record(
-        session, action=AuditAction.prompt_deleted, actor=actor, target_type="prompt", target_id=prompt.id,
-        ip=ip, details={"name": prompt.name},
-    )  # fmt: skip
-    session.delete(prompt)
-    session.commit()
+    PROMPTS.delete(session, actor=actor, item_id=prompt_id, ip=ip)
 
 
 def render_prompt(session: Session, *, actor: User, prompt_id: int, variables: dict[str, str]) -> str:

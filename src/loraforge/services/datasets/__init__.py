@@ -1,1 +1,1 @@
-"""Datasets: catalog, versions, imports, reads, preprocessing and chunked uploads."""
+"""Datasets: catalog, staging, versions, imports, reads, preprocessing and chunked uploads."""

@@ -1,33 +1,37 @@
 """Resumable dataset uploads: a session with the total size and sha256, chunks by offset, complete.
 
 The file is `<data_dir>/uploads/<upload_id>/data`, created sparse at its full size; each chunk is
-written in place at its offset, so memory stays constant and chunks may arrive in any order. A
-chunk resent with the same offset and length is accepted again (idempotent retry); one that
-overlaps a different received chunk, or ends beyond the declared size, is refused.
+written in place at its offset, as its body streams in, so memory stays constant and chunks may
+arrive in any order. A chunk resent with the same offset and length is accepted again (idempotent
+retry); one that overlaps a different received chunk, or ends beyond the declared size, is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import re
 import shutil
 import uuid
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.datastore import paths
-from loraforge.datastore.reading import clean_filename
+from loraforge.datastore.sniffing import clean_filename
 from loraforge.db.base import utcnow
 from loraforge.db.models import Dataset, DatasetUpload, DatasetUploadChunk, DatasetVersion, User
 from loraforge.errors import Conflict, InsufficientStorage, InvalidInput, NotFound, PayloadTooLarge
-from loraforge.services.datasets import catalog as datasets
+from loraforge.services.datasets.catalog import get_dataset
+from loraforge.services.datasets.staging import disk_full, file_sha256
+from loraforge.services.datasets.versions import IngestOptions, create_from_file
 from loraforge.services.platform import ownership
 from loraforge.settings import Settings
 
@@ -95,7 +99,7 @@ def create_upload(
     if not SHA256_HEX.fullmatch(sha256):
         raise InvalidInput("sha256 must be 64 hexadecimal characters", code="validation_error")
     if dataset_id is not None:
-        datasets.get_dataset(session, actor=actor, dataset_id=dataset_id, write=True)
+        get_dataset(session, actor=actor, dataset_id=dataset_id, write=True)
     root = paths.uploads_root(settings.data_dir)
     root.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(root).free
@@ -196,6 +200,69 @@ def begin_chunk(
     return data_file(settings, upload.id), False
 
 
+async def receive_chunk(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: User,
+    upload_id: str,
+    offset: int,
+    length: int,
+    body: AsyncIterable[bytes],
+) -> UploadState:
+    """Check a chunk, write its `body` at `offset` as it streams in, record it: the session's new state.
+
+    `length` is the declared Content-Length; a body of any other length is refused. The database work
+    runs in a worker thread, the writes in the event loop between the body's pieces."""
+    target, _retry = await anyio.to_thread.run_sync(
+        functools.partial(
+            begin_chunk,
+            session,
+            settings=settings,
+            actor=actor,
+            upload_id=upload_id,
+            offset=offset,
+            length=length,
+        )
+    )
+    await _write_body(target, body, offset=offset, length=length)
+    return await anyio.to_thread.run_sync(
+        functools.partial(
+            record_chunk, session, actor=actor, upload_id=upload_id, offset=offset, length=length
+        )
+    )
+
+
+async def _write_body(target: Path, body: AsyncIterable[bytes], *, offset: int, length: int) -> None:
+    received = 0
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        async for piece in body:
+            if received + len(piece) > length:
+                raise InvalidInput("the body is longer than its Content-Length", code="chunk_length_mismatch")
+            _write_chunk_part(fd, piece, offset + received)
+            received += len(piece)
+    except OSError as exc:
+        if disk_full(exc):
+            raise InsufficientStorage("the server ran out of disk space; this chunk was not stored") from None
+        raise
+    finally:
+        os.close(fd)
+    if received != length:
+        raise InvalidInput(
+            f"received {received:,} bytes but Content-Length said {length:,}", code="chunk_length_mismatch"
+        )
+
+
+def _write_chunk_part(fd: int, data: bytes, position: int) -> None:
+    """pwrite all of `data` at `position` (a short write continues where it stopped)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, position)
+        view = view[written:]
+        position += written
+
+
 def record_chunk(session: Session, *, actor: User, upload_id: str, offset: int, length: int) -> UploadState:
     upload = get_upload(session, actor=actor, upload_id=upload_id)
     exists = session.scalar(
@@ -247,7 +314,7 @@ def complete_upload(
         raise Conflict("the upload was already completed", code="upload_already_completed")
     source = data_file(settings, upload.id)
     try:
-        digest = _sha256(source)
+        digest = file_sha256(source)
         if digest != upload.sha256:
             session.execute(delete(DatasetUploadChunk).where(DatasetUploadChunk.upload_id == upload.id))
             upload.status = "open"
@@ -257,12 +324,12 @@ def complete_upload(
                 "was discarded, send the file again",
                 code="hash_mismatch",
             )
-        options = datasets.IngestOptions(
+        options = IngestOptions(
             format=upload.format,
             mapping=upload.options.get("mapping") or None,
             txt_mode=upload.options.get("txt_mode") or "lines",
         )
-        dataset, version = datasets.create_from_file(
+        dataset, version = create_from_file(
             session, settings=settings, actor=actor, source=source, filename=upload.filename,
             source_sha256=digest, name=upload.name, description=upload.description, options=options,
             message=upload.message, dataset_id=upload.dataset_id, recipe={"upload_id": upload.id}, ip=ip,
@@ -284,20 +351,3 @@ def complete_upload(
         session.commit()
     shutil.rmtree(_folder(settings, upload_id), ignore_errors=True)
     return dataset, version
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def write_chunk_part(fd: int, data: bytes, position: int) -> None:
-    """pwrite all of `data` at `position` (a short write continues where it stopped)."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, position)
-        view = view[written:]
-        position += written

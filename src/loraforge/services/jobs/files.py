@@ -1,67 +1,28 @@
 """A job's files in its run directory: checkpoints, artifacts, the engine log.
 
-DB-free and torch-free; `services.jobs.lifecycle` does the access checks and hands in the run directory.
+DB-free and torch-free; `services.jobs.outputs` does the access checks and hands in the run directory.
 Every name a request carries (a checkpoint or artifact name) is looked up in the listing built here
 from the directory itself, and every path is resolved and checked to stay under the run directory, so
 a request can never name a file outside it (invariant: paths from IDs, never from users).
-
-Archives are `.tar.gz` streams generated on the fly: per file a tar header, then the file in 1 MiB
-pieces through one gzip compressor, so memory stays flat whatever the checkpoint's size and no temp
-file of the whole archive is ever written.
+Listing, sizes, `.tar.gz` streams and byte ranges are `services.platform.archives`'.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tarfile
-import time
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loraforge.executors.base import LOG_FILE
+from loraforge.services.platform.archives import contained, files_under, folder_size
 
 CHECKPOINTS_DIR = "checkpoints"
 OUTPUT_DIR = "output"
 SUMMARY_FILE = "summary.json"
 _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
-_CHUNK = 1 << 20
-_BLOCK = tarfile.BLOCKSIZE  # 512
 _MAX_SUMMARY_BYTES = 64 * 1024
-
-
-def _contained(root: Path, path: Path) -> Path | None:
-    """`path` resolved, or None when it leaves `root` (a symlink pointing out, `..`)."""
-    try:
-        resolved = path.resolve()
-        resolved.relative_to(root.resolve())
-    except (OSError, ValueError):
-        return None
-    return resolved
-
-
-def _files_under(folder: Path) -> Iterator[Path]:
-    """Regular files under `folder` (symlinks not followed), in a stable order."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if path.is_file() and not path.is_symlink():
-                yield path
-
-
-def folder_size(folder: Path) -> int:
-    total = 0
-    for path in _files_under(folder):
-        try:
-            total += path.stat().st_size
-        except OSError:
-            continue
-    return total
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------
@@ -151,7 +112,7 @@ def artifacts(run_dir: Path, events: list[dict[str, Any]]) -> list[Artifact]:
         raw = event.get("path")
         if not isinstance(raw, str) or not raw:
             continue
-        path = _contained(run_dir, Path(raw))
+        path = contained(run_dir, Path(raw))
         if path is None:
             continue
         parts = path.relative_to(root).parts
@@ -171,7 +132,7 @@ def artifacts(run_dir: Path, events: list[dict[str, Any]]) -> list[Artifact]:
             continue
         if kind == "summary":
             kind = _kind_of(folder)
-        files = [(str(p.relative_to(folder)), p.stat().st_size) for p in _files_under(folder)]
+        files = [(str(p.relative_to(folder)), p.stat().st_size) for p in files_under(folder)]
         found.append(
             Artifact(
                 name=name,
@@ -183,55 +144,6 @@ def artifacts(run_dir: Path, events: list[dict[str, Any]]) -> list[Artifact]:
             )
         )
     return found
-
-
-# ---- archives -------------------------------------------------------------------------------------------
-
-
-def tar_gz_stream(folder: Path, arcname: str, *, level: int = 1) -> Iterator[bytes]:
-    """`folder` as a .tar.gz, yielded in pieces as it is made. Level 1: weights barely compress, so
-    spending CPU on it only slows the download. A file that shrinks while being read is padded with
-    zeros (the header already promised its size); one that grows is cut at the promised size."""
-    gzip = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: the gzip container
-    now = time.time()
-    root = _contained(folder, folder)
-    if root is None:
-        return
-    top = tarfile.TarInfo(arcname)
-    top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, int(now)
-    yield gzip.compress(top.tobuf(format=tarfile.PAX_FORMAT))
-    seen_dirs: set[str] = {arcname}
-    for path in _files_under(folder):
-        if _contained(root, path) is None:
-            continue
-        relative = path.relative_to(folder)
-        for parent in reversed(relative.parents[:-1] if len(relative.parts) > 1 else []):
-            dirname = f"{arcname}/{parent.as_posix()}"
-            if dirname not in seen_dirs:
-                seen_dirs.add(dirname)
-                info = tarfile.TarInfo(dirname)
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(now)
-                yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
-        try:
-            fh = path.open("rb")
-        except OSError:
-            continue
-        with fh:
-            stat = os.fstat(fh.fileno())
-            info = tarfile.TarInfo(f"{arcname}/{relative.as_posix()}")
-            info.size, info.mode, info.mtime = stat.st_size, 0o644, int(stat.st_mtime)
-            yield gzip.compress(info.tobuf(format=tarfile.PAX_FORMAT))
-            left = info.size
-            while left > 0:
-                chunk = fh.read(min(_CHUNK, left)) or b"\0" * min(_CHUNK, left)
-                left -= len(chunk)
-                out = gzip.compress(chunk)
-                if out:
-                    yield out
-            remainder = info.size % _BLOCK
-            if remainder:
-                yield gzip.compress(b"\0" * (_BLOCK - remainder))
-    yield gzip.compress(b"\0" * (2 * _BLOCK)) + gzip.flush()
 
 
 # ---- the engine log ---------------------------------------------------------------------------------------
@@ -302,40 +214,3 @@ def tail_range(run_dir: Path, n: int, block: int = 64 * 1024) -> RawRange:
     first = start + end - sum(len(line) + 1 for line in keep)
     text = [line.decode("utf-8", errors="replace") for line in keep]
     return RawRange(lines=text, offset=first, next_offset=start + end, size=size)
-
-
-def file_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
-    """Bytes [start, end) of `path` in 1 MiB pieces (the log download, Range requests)."""
-    with path.open("rb") as fh:
-        fh.seek(start)
-        left = end - start
-        while left > 0:
-            chunk = fh.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """One `bytes=a-b` / `bytes=a-` / `bytes=-n` range as [start, end); None = whole file.
-    Raises ValueError for an unsatisfiable or multi-part range (the route answers 416)."""
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        raise ValueError("only a single bytes range is supported")
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        raise ValueError("malformed range")
-    if not first:
-        if not last.isdigit() or int(last) == 0:
-            raise ValueError("malformed range")
-        return max(0, size - int(last)), size
-    if not first.isdigit() or (last and not last.isdigit()):
-        raise ValueError("malformed range")
-    start = int(first)
-    end = min(size, int(last) + 1) if last else size
-    if start >= size or end <= start:
-        raise ValueError("range not satisfiable")
-    return start, end

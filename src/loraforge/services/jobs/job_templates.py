@@ -19,16 +19,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobTemplate, User
-from loraforge.engine.spec import JobSpec, SpecError, load_spec, spec_json_schema
-from loraforge.errors import FieldIssue, Forbidden, InvalidInput, NotFound
-from loraforge.services.jobs import lifecycle as jobs
+from loraforge.engine.spec import JobSpec
+from loraforge.engine.spec_loading import SpecError, load_spec, spec_json_schema
+from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.jobs import specs as job_specs
+from loraforge.services.jobs.access import get_job
+from loraforge.services.jobs.submit import create_job
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.owned_items import ItemPage, Library
 from loraforge.services.platform.owner_names import OwnerUniqueName
 from loraforge.settings import Settings
 
@@ -90,44 +93,28 @@ def _can_read(actor: User, template: JobTemplate) -> bool:
     return template.shared or ownership.can_access(actor, template.owner_id, staff_may=ownership.STAFF)
 
 
+# Changed and deleted by the owner only ("only the owner may change this template").
+TEMPLATES = Library(
+    JobTemplate, "template", can_read=_can_read, deleted=AuditAction.template_deleted,
+    shared_where=JobTemplate.shared.is_(True),
+)  # fmt: skip
+
+
 def get_template(session: Session, *, actor: User, template_id: int, write: bool = False) -> JobTemplate:
-    template = session.get(JobTemplate, template_id)
-    if template is None or not _can_read(actor, template):
-        raise NotFound("template not found", code="template_not_found")
-    if write and not ownership.can_access(actor, template.owner_id):
-        raise Forbidden("only the owner may change this template", code="not_owner")
-    return template
-
-
-def is_editable(actor: User, template: JobTemplate) -> bool:
-    return ownership.can_access(actor, template.owner_id)
-
-
-@dataclass(frozen=True)
-class TemplatePage:
-    items: list[JobTemplate]
-    total: int
+    return TEMPLATES.get(session, actor=actor, item_id=template_id, write=write)
 
 
 def list_templates(
     session: Session, *, actor: User, scope: str, owner_id: int | None, offset: int, limit: int
-) -> TemplatePage:
+) -> ItemPage[JobTemplate]:
     """`mine`: own; `shared`: everyone's shared ones; `all`: own + shared. Staff may pass `owner_id`
     to see one user's templates, private ones included."""
     query = select(JobTemplate)
     if owner_id is not None and actor.role_enum in ownership.STAFF:
         query = query.where(JobTemplate.owner_id == owner_id)
-    elif scope == "mine":
-        query = query.where(JobTemplate.owner_id == actor.id)
-    elif scope == "shared":
-        query = query.where(JobTemplate.shared.is_(True))
     else:
-        query = query.where(or_(JobTemplate.owner_id == actor.id, JobTemplate.shared.is_(True)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(JobTemplate.updated_at.desc(), JobTemplate.id.desc()).offset(offset).limit(limit)
-    )
-    return TemplatePage(items=list(rows), total=total)
+        query = query.where(TEMPLATES.scope_where(actor, scope))
+    return TEMPLATES.newest_first(session, query, offset=offset, limit=limit)
 
 
 _NAMES = OwnerUniqueName(JobTemplate, "template")
@@ -179,13 +166,7 @@ def update_template(
 
 
 def delete_template(session: Session, *, actor: User, template_id: int, ip: str | None) -> None:
-    template = get_template(session, actor=actor, template_id=template_id, write=True)
-    audit.record(
-        session, action=AuditAction.template_deleted, actor=actor, target_type="template",
-        target_id=template.id, ip=ip, details={"name": template.name},
-    )  # fmt: skip
-    session.delete(template)
-    session.commit()
+    TEMPLATES.delete(session, actor=actor, item_id=template_id, ip=ip)
 
 
 def create_job_from_template(
@@ -209,7 +190,7 @@ def create_job_from_template(
         spec.pop("dataset_version", None)
     if dataset_version is not None:
         spec["dataset_version"] = dataset_version
-    return jobs.create_job(session, settings=settings, actor=actor, name=name, spec=spec, start=start, ip=ip)
+    return create_job(session, settings=settings, actor=actor, name=name, spec=spec, start=start, ip=ip)
 
 
 # ---- YAML ---------------------------------------------------------------------------------------------
@@ -227,7 +208,7 @@ def spec_to_yaml(spec: dict[str, Any]) -> str:
 
 def job_spec_yaml(session: Session, *, actor: User, job_id: int) -> str:
     """The spec a job was created with (as the user wrote it, dataset version pinned), as YAML."""
-    job = jobs.get_job(session, actor=actor, job_id=job_id)
+    job = get_job(session, actor=actor, job_id=job_id)
     return spec_to_yaml(dict(job.spec))
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from loraforge.datastore import paths as dataset_paths
 from loraforge.db.base import utcnow
 from loraforge.db.models import FINAL, Dataset, Job, User
-from loraforge.services.jobs import lifecycle as jobs
+from loraforge.services.jobs.access import get_job, run_dir_of
+from loraforge.services.models.versions import job_output_needed
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
 from loraforge.settings import Settings
@@ -37,11 +38,7 @@ REMOVED_SUBDIRS = ("checkpoints", "output")
 def needed_by_model(session: Session, job: Job) -> bool:
     """Whether a registered model version's files are this job's output (fine-tuned and merged
     versions point at `RUN_DIR/output`, no copy): then the sweep keeps the job's files."""
-    from loraforge.services.models import (
-        catalog as registry,  # the registry imports job services this module sits beside
-    )
-
-    return registry.job_output_needed(session, job_id=job.id)
+    return job_output_needed(session, job_id=job.id)
 
 
 def tree_size(path: Path) -> int:
@@ -91,7 +88,7 @@ class Removed:
 
 def remove_job_files(settings: Settings, job: Job) -> tuple[int, list[str]]:
     """Delete the job's checkpoints and outputs; returns (bytes freed, sub-folders removed)."""
-    run_dir = jobs.run_dir_of(settings, job.id)
+    run_dir = run_dir_of(settings, job.id)
     freed, removed = 0, []
     for name in REMOVED_SUBDIRS:
         if (run_dir / name).is_symlink():  # never follow a link out of the run: drop the link itself
@@ -174,7 +171,7 @@ def run_now(session: Session, *, settings: Settings, actor: User, ip: str | None
 
 def set_pinned(session: Session, *, actor: User, job_id: int, pinned: bool, ip: str | None) -> Job:
     """Pin (keep its files forever) or unpin a job; the owner only."""
-    job = jobs.get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
+    job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
     if job.pinned != pinned:
         job.pinned = pinned
         audit.record(
@@ -224,7 +221,7 @@ def storage_report(session: Session, *, settings: Settings, actor: User, largest
 
     job_sizes: list[dict[str, Any]] = []
     for job in session.scalars(select(Job)):
-        size = tree_size(jobs.run_dir_of(settings, job.id))
+        size = tree_size(run_dir_of(settings, job.id))
         entry = bucket(job.owner_id)
         entry["runs_bytes"] += size
         entry["jobs"] += 1

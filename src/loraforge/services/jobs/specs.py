@@ -11,12 +11,6 @@ Torch-free and DB-free except for `resolve_dataset` (ownership policy).
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,18 +19,18 @@ from sqlalchemy.orm import Session
 
 from loraforge.datastore import paths
 from loraforge.db.models import Dataset, DatasetVersion, User
-from loraforge.engine.spec import SpecError, load_spec
+from loraforge.engine.spec_loading import SpecError, load_spec
 from loraforge.errors import FieldIssue, InvalidInput, NotFound, ServiceError
 from loraforge.services.datasets import catalog as dataset_service
+from loraforge.services.models import resolution
+from loraforge.services.models.refs import DEMO_MODEL, ensure_demo_model, is_hub_id
 from loraforge.services.platform import ownership
 from loraforge.settings import Settings
 
-DEMO_MODEL = "demo-tiny"
 # Keys that name server paths: the server sets them (or nobody may), never the user.
 SERVER_PATH_KEYS = ("dataset_dir", "eval_dataset", "validation_file", "cache_dir", "data_cache_dir")
 # Keys the server derives from the pinned dataset version; what the user wrote is replaced.
 DERIVED_KEYS = ("output_dir", "formatting", "columns", "tags", "ranking")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _TRUSTED = ownership.STAFF  # may name server paths and run remote code
 _PLACEHOLDER_DATA = "/dev/null/placeholder.jsonl"
 TRAIN_FILE = "data/train.jsonl"
@@ -51,19 +45,10 @@ def _invalid(field: str, message: str) -> InvalidInput:
     )
 
 
-def _is_hub_id(value: str) -> bool:
-    return bool(_HUB_ID.match(value)) and ".." not in value
-
-
-def is_hub_id(value: str) -> bool:
-    """Whether `value` looks like a Hugging Face hub id (`org/name` or `name`), never a path."""
-    return _is_hub_id(value)
-
-
 def _check_model_ref(actor: User, key: str, value: Any) -> None:
     if value is None or not isinstance(value, str):
         return  # load_spec reports type errors
-    if value == DEMO_MODEL or _is_hub_id(value):
+    if value == DEMO_MODEL or is_hub_id(value):
         return
     if actor.role_enum in _TRUSTED:
         return
@@ -100,8 +85,6 @@ def _family(fmt: str) -> str:
 def _pin_registered_models(session: Session, *, actor: User, spec: dict[str, Any]) -> set[str]:
     """Replace registered model names in the model keys by `<name>@v<number>` (the version pinned now);
     returns the keys that named one. A name the actor may not read is left alone (a hub id, maybe)."""
-    from loraforge.services.models import catalog as registry  # registry imports this module
-
     pinned: set[str] = set()
     weights: dict[str, str] = {}
     for key in _MODEL_KEYS:
@@ -109,7 +92,7 @@ def _pin_registered_models(session: Session, *, actor: User, spec: dict[str, Any
         if not isinstance(value, str) or not value:
             continue
         try:
-            found = registry.pin_for_training(session, actor=actor, value=value)
+            found = resolution.pin_for_training(session, actor=actor, value=value)
         except ServiceError as exc:  # e.g. model_not_ready
             raise _invalid(key, exc.message) from None
         if found is not None:
@@ -198,7 +181,7 @@ def check_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> Checke
     if isinstance(resume, str):
         raise _invalid("resume_from_checkpoint", "set by the server")
     if spec.get("stage") == "merge":
-        # A merge job has no dataset and names a registry version by id: the registry creates it.
+        # A merge job has no dataset and names a registry version: `services.jobs.merge` creates it.
         raise _invalid(
             "stage", "merge jobs are created from a model version (POST /api/models/versions/{id}/merge)"
         )
@@ -308,33 +291,6 @@ def _write_rows(normalized: Path, out: Any, fmt: str) -> int:
     return count
 
 
-_demo_lock = threading.Lock()
-
-
-def ensure_demo_model(settings: Settings) -> Path:
-    """`<data_dir>/models/demo-tiny`, built on first use in a subprocess (the server never imports torch)."""
-    target = settings.models_dir / DEMO_MODEL
-    with _demo_lock:
-        if (target / "config.json").exists():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=target.parent))
-        try:
-            subprocess.run(  # an argument list, never a shell
-                [sys.executable, "-m", "loraforge", "demo-model", str(staging / "model")],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-            (staging / "model").rename(target)
-        except subprocess.CalledProcessError as exc:
-            tail = exc.stderr.decode("utf-8", "replace")[-2000:] if exc.stderr else ""
-            raise RuntimeError(f"building the demo model failed: {tail}") from None
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
-
-
 def engine_spec(
     settings: Settings,
     *,
@@ -370,15 +326,13 @@ def engine_spec(
 def apply_registered_models(session: Session, *, settings: Settings, spec: dict[str, Any]) -> None:
     """Turn the `<name>@v<number>` a checked spec pinned into folders for the engine (at launch): a full
     version is its folder (or hub id); an adapter version is its base plus `adapter_name_or_path`."""
-    from loraforge.services.models import catalog as registry  # registry imports this module
-
     for key in _MODEL_KEYS:
-        found = registry.pinned_version(session, spec.get(key))
+        found = resolution.pinned_version(session, spec.get(key))
         if found is None:
             if isinstance(spec.get(key), str) and "@v" in spec[key] and not Path(spec[key]).exists():
                 raise RuntimeError(f"the registered model {spec[key]!r} no longer exists")
             continue
-        base, adapter = registry.load_paths(session, settings=settings, version=found[1])
+        base, adapter = resolution.load_paths(session, settings=settings, version=found[1])
         if key == "model_name_or_path":
             spec[key] = base
             if adapter is not None:

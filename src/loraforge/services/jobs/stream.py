@@ -2,7 +2,7 @@
 
 Each function opens its own session and closes it before returning: a WebSocket lives for hours and
 awaits between reads, so it must never hold a session (and with it a connection from the pool, or a
-SQLite read transaction) across an await. Access goes through `services.jobs.lifecycle.get_job` every time, so
+SQLite read transaction) across an await. Access goes through `services.jobs.access.get_job` every time, so
 a job deleted while the socket is open ends the stream with NotFound.
 """
 
@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from loraforge.db.models import Job, JobEvent, User
 from loraforge.db.session import Database
-from loraforge.services.jobs import lifecycle as jobs
+from loraforge.services.jobs import reads
+from loraforge.services.jobs.access import get_job
 
 EVENT_PAGE = 1000
 
@@ -31,7 +32,7 @@ class StreamSnapshot:
 def snapshot(database: Database, *, actor: User, job_id: int) -> StreamSnapshot:
     """The job as the actor may see it (NotFound for strangers) and its latest resource sample."""
     with database.session() as session:
-        job = jobs.get_job(session, actor=actor, job_id=job_id)
+        job = get_job(session, actor=actor, job_id=job_id)
         latest = session.scalars(
             select(JobEvent)
             .where(JobEvent.job_id == job_id, JobEvent.type == "resource")
@@ -39,13 +40,13 @@ def snapshot(database: Database, *, actor: User, job_id: int) -> StreamSnapshot:
             .limit(1)
         ).first()
         session.expunge(job)
-        return StreamSnapshot(job=job, resources=jobs.event_json(latest) if latest is not None else None)
+        return StreamSnapshot(job=job, resources=reads.event_json(latest) if latest is not None else None)
 
 
 def read_job(database: Database, *, actor: User, job_id: int) -> Job:
     """The job row, detached (its attributes stay loaded: the factory does not expire on commit)."""
     with database.session() as session:
-        job = jobs.get_job(session, actor=actor, job_id=job_id)
+        job = get_job(session, actor=actor, job_id=job_id)
         session.expunge(job)
         return job
 
@@ -53,5 +54,5 @@ def read_job(database: Database, *, actor: User, job_id: int) -> Job:
 def events_after(database: Database, *, actor: User, job_id: int, after: int) -> list[dict[str, Any]]:
     """Up to EVENT_PAGE stored events with seq > after, oldest first, as GET /events items."""
     with database.session() as session:
-        rows = jobs.events_after(session, actor=actor, job_id=job_id, after=after, limit=EVENT_PAGE)
-        return [jobs.event_json(row) for row in rows]
+        rows = reads.events_after(session, actor=actor, job_id=job_id, after=after, limit=EVENT_PAGE)
+        return [reads.event_json(row) for row in rows]

@@ -16,6 +16,7 @@ from pathlib import Path
 from loraforge.db.models import ModelVersion
 from loraforge.db.session import Database
 from loraforge.services.models import files as model_files
+from loraforge.services.platform.archives import folder_size
 
 logger = logging.getLogger("loraforge.model_fetch")
 
@@ -52,7 +53,7 @@ def _run(database: Database, version_id: int, hub_id: str, target: Path) -> None
             return
         if error is None:
             version.info = model_files.detect_info(target)
-            version.size_bytes = model_files.folder_size(target)
+            version.size_bytes = folder_size(target)
             version.status = "ready"
         else:
             version.info = {**(version.info or {}), "error": error}

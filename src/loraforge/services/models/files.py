@@ -1,5 +1,5 @@
 """A model folder's facts, read without torch: weights kind, architecture, parameter count, context
-length, chat template, size; and the folder as a streamed `.tar.gz`.
+length, chat template. Sizes and `.tar.gz` streams are `services.platform.archives`'.
 
 The parameter count comes from the safetensors headers (8-byte little-endian header length, then a
 JSON header naming each tensor's shape), so a 70B model is counted by reading a few kilobytes.
@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from loraforge.services.jobs import files as job_files
 
 ADAPTER_CONFIG = "adapter_config.json"
 CONFIG = "config.json"
@@ -111,12 +108,3 @@ def detect_info(folder: Path) -> dict[str, Any]:
         bool(tokenizer_config.get("chat_template")) or (folder / "chat_template.jinja").is_file()
     )
     return info
-
-
-def folder_size(folder: Path) -> int:
-    return job_files.folder_size(folder)
-
-
-def archive_stream(folder: Path, arcname: str) -> Iterator[bytes]:
-    """`folder` as a `.tar.gz` made while streaming (1 MiB pieces; regular files only, no symlinks)."""
-    return job_files.tar_gz_stream(folder, arcname)

@@ -3,39 +3,31 @@
 Bytes live at `<files_dir>/<file id>` (the id, never the user's file name, makes the path), copied in
 1 MiB blocks with the size cap `files_max_upload_bytes` and a sha256. A `fine-tune` file is also a
 LoRAForge dataset of the uploader (name = the file name), so it shows up in the Datasets UI and jobs
-pin its exact version. Fine-tune files are checked strictly, like OpenAI does: every line must be a
-valid example of one format, or the upload is refused with the line named and nothing is kept (no
-file row, no dataset, no bytes). OpenAI's preference format (`input.messages`, `preferred_output`,
-`non_preferred_output`) is rewritten to LoRAForge's `messages` + `chosen`/`rejected` rows for the
-dataset; `/content` always returns the bytes as uploaded.
+pin its exact version. Fine-tune files are checked strictly (`fine_tune_files`): a refused upload
+keeps nothing (no file row, no dataset, no bytes). `/content` always returns the bytes as uploaded.
 
 Files are private: only the owner sees them (strangers, staff included, get 404), as with OpenAI keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loraforge.datastore import paths
-from loraforge.datastore.detect import attr_for, row_kind
-from loraforge.datastore.ingest import link_or_copy
-from loraforge.datastore.reading import IngestError, RowIssue, clean_filename, iter_rows, sniff
+from loraforge.datastore.sniffing import clean_filename
 from loraforge.db.models import Dataset, DatasetVersion, Job, StoredFile, User
-from loraforge.engine.data.formats import RowError, convert_row
-from loraforge.errors import FieldIssue, InvalidInput, NotFound, PayloadTooLarge, ServiceError
-from loraforge.services.datasets import catalog as datasets
+from loraforge.errors import FieldIssue, InvalidInput, NotFound, ServiceError
+from loraforge.services.datasets.catalog import delete_dataset
+from loraforge.services.datasets.staging import COPY_BLOCK, copy_capped
+from loraforge.services.openai.fine_tune_files import check_fine_tune_file, drop_dataset, make_dataset
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
 from loraforge.settings import Settings
@@ -44,8 +36,6 @@ FINE_TUNE = "fine-tune"
 # What OpenAI accepts for uploads; only fine-tune files are interpreted, the others are stored as is.
 PURPOSES = ("fine-tune", "assistants", "batch", "user_data", "vision", "evals")
 _FILE_ID = re.compile(r"^file-([0-9]{1,18})$")
-_BLOCK = 1024 * 1024
-_DPO_KEYS = ("input", "preferred_output", "non_preferred_output")
 
 
 def public_id(file_id: int) -> str:
@@ -109,19 +99,8 @@ def _stage(settings: Settings, source: BinaryIO) -> tuple[Path, str, int]:
     staging = _staging_dir(settings)
     staging.mkdir(parents=True, exist_ok=True)
     target = staging / uuid.uuid4().hex
-    sha = hashlib.sha256()
-    size = 0
-    limit = settings.files_max_upload_bytes
     try:
-        with target.open("wb") as out:
-            while block := source.read(_BLOCK):
-                size += len(block)
-                if size > limit:
-                    raise PayloadTooLarge(
-                        f"the file is larger than the limit of {limit:,} bytes", code="file_too_large"
-                    )
-                sha.update(block)
-                out.write(block)
+        sha, size = copy_capped(source, target, limit=settings.files_max_upload_bytes, code="file_too_large")
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -130,176 +109,7 @@ def _stage(settings: Settings, source: BinaryIO) -> tuple[Path, str, int]:
         raise InvalidInput(
             "the file is empty (0 bytes)", code="empty_file", fields=[FieldIssue("file", "empty")]
         )
-    return target, sha.hexdigest(), size
-
-
-def _bad_line(line: int, where: str, message: str) -> InvalidInput:
-    text = f"line {line}: {where}: {message}" if where and where != "<row>" else f"line {line}: {message}"
-    return InvalidInput(
-        f"invalid fine-tune file: {text}",
-        code="invalid_file",
-        fields=[FieldIssue(field="file", message=text)],
-    )
-
-
-def _from_openai_dpo(row: dict[str, Any], line: int) -> dict[str, Any]:
-    """OpenAI's preference row → LoRAForge's messages + chosen/rejected (the engine reads those)."""
-    source = row.get("input")
-    messages = source.get("messages") if isinstance(source, dict) else None
-    if not isinstance(messages, list) or not messages:
-        raise _bad_line(line, "input.messages", "missing or not a non-empty list of messages")
-    out: dict[str, Any] = {
-        "messages": messages,
-        "chosen": row.get("preferred_output"),
-        "rejected": row.get("non_preferred_output"),
-    }
-    if isinstance(source, dict) and source.get("tools"):
-        out["tools"] = json.dumps(source["tools"], ensure_ascii=False)
-    return out
-
-
-@dataclass(frozen=True)
-class CheckedFile:
-    format: str
-    rows: int
-    converted: Path | None  # OpenAI preference rows rewritten for ingest; None = ingest the upload itself
-
-
-def check_fine_tune_file(settings: Settings, path: Path, filename: str | None) -> CheckedFile:
-    """Every row must be one valid example of the first row's format (LoRAForge's own row converter
-    decides, as for training). Raises InvalidInput naming the first bad line."""
-    try:
-        info = sniff(path, filename)
-    except IngestError as exc:
-        raise InvalidInput(
-            f"invalid fine-tune file: {exc.message}", code="invalid_file",
-            fields=[FieldIssue(field="file", message=exc.message)],
-        ) from None  # fmt: skip
-    if info.kind != "jsonl":
-        raise InvalidInput(
-            "fine-tune files must be JSONL: one JSON object per line (name the file .jsonl)",
-            code="invalid_file",
-            fields=[FieldIssue(field="file", message=f"not JSONL (read as {info.kind})")],
-        )
-    if info.converted_from is not None:
-        raise InvalidInput(
-            f"fine-tune files must be UTF-8 ({info.notes[0] if info.notes else info.converted_from})",
-            code="invalid_file",
-            fields=[FieldIssue(field="file", message="not UTF-8")],
-        )
-    kind: str | None = None
-    attr = None
-    dpo = False
-    count = 0
-    converted: Path | None = None
-    writer: TextIO | None = None
-    try:
-        for line, row in iter_rows(path, info, max_row_bytes=settings.dataset_max_row_bytes):
-            if isinstance(row, RowIssue):
-                raise _bad_line(line, row.field, row.message)
-            if kind is None:
-                dpo = all(key in row for key in _DPO_KEYS)
-            if dpo:
-                if not all(key in row for key in _DPO_KEYS):
-                    raise _bad_line(line, "<row>", f"line 1 is a preference row; this one lacks {_DPO_KEYS}")
-                row = _from_openai_dpo(row, line)
-            found = row_kind(row)
-            if found is None:
-                raise _bad_line(line, "<row>", f"cannot tell the format from the keys {sorted(row)}")
-            if kind is None:
-                kind, attr = found, attr_for(found, row)
-                if dpo:
-                    converted = _staging_dir(settings) / f"{uuid.uuid4().hex}.jsonl"
-                    writer = converted.open("w", encoding="utf-8")
-            elif found != kind:
-                raise _bad_line(line, "<row>", f"a {found} row, but line 1 set the format to {kind}")
-            assert attr is not None
-            try:
-                example = convert_row(row, attr)
-            except RowError as exc:
-                raise _bad_line(line, exc.field, exc.message) from None
-            if kind == "preference" and len(example["response"]) != 2:
-                raise _bad_line(line, "chosen", "a preference row needs a chosen and a rejected answer")
-            if writer is not None:
-                writer.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        if converted is not None:
-            converted.unlink(missing_ok=True)
-        raise
-    if writer is not None:
-        writer.close()
-    if kind is None or count == 0:
-        raise InvalidInput(
-            "invalid fine-tune file: it holds no rows", code="invalid_file",
-            fields=[FieldIssue(field="file", message="no rows")],
-        )  # fmt: skip
-    return CheckedFile(format=kind, rows=count, converted=converted)
-
-
-def _ingest(
-    session: Session,
-    *,
-    settings: Settings,
-    actor: User,
-    staged: Path,
-    checked: CheckedFile,
-    filename: str,
-    sha256: str,
-    ip: str | None,
-) -> tuple[Dataset, DatasetVersion]:
-    """Make the dataset the way the dataset upload does (`services.datasets.catalog.create_from_file`).
-
-    It consumes its source (moved into the version folder), so it gets a hard link of the upload, or
-    the rewritten preference file, in a staged-upload folder of its own."""
-    folder = paths.uploads_root(settings.data_dir) / uuid.uuid4().hex
-    source = folder / "data"
-    try:
-        folder.mkdir(parents=True)
-        if checked.converted is not None:
-            os.replace(checked.converted, source)
-            ingest_name = filename if filename.lower().endswith(".jsonl") else f"{filename}.jsonl"
-            digest = _sha256(source)
-        else:
-            link_or_copy(staged, source)
-            ingest_name, digest = filename, sha256
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        if checked.converted is not None:
-            checked.converted.unlink(missing_ok=True)
-        raise
-    dataset, version = datasets.create_from_file(
-        session, settings=settings, actor=actor, source=source, filename=ingest_name, source_sha256=digest,
-        name=filename[:200], description="Uploaded through the OpenAI files API (/v1/files).",
-        options=datasets.IngestOptions(format=checked.format), recipe={"kind": "openai_file"}, ip=ip,
-    )  # fmt: skip
-    if version.invalid_rows:
-        # The strict check and the ingest disagree (should not happen): refuse rather than train on less.
-        first: dict[str, Any] = version.errors[0] if version.errors else {"row": 0, "message": "invalid row"}
-        _drop_dataset(session, settings=settings, dataset_id=dataset.id)
-        raise _bad_line(int(first.get("row") or 0), str(first.get("field", "")), str(first.get("message")))
-    return dataset, version
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def _drop_dataset(session: Session, *, settings: Settings, dataset_id: int) -> None:
-    """Undo a dataset this module created a moment ago (rows and folder), without an audit entry of
-    its own: the upload it belonged to never happened."""
-    session.rollback()
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is not None:
-        session.delete(dataset)
-        session.commit()
-    shutil.rmtree(paths.dataset_dir(dataset_id, settings.data_dir), ignore_errors=True)
+    return target, sha, size
 
 
 def upload_file(
@@ -326,8 +136,8 @@ def upload_file(
     try:
         version: DatasetVersion | None = None
         if purpose == FINE_TUNE:
-            checked = check_fine_tune_file(settings, staged, name)
-            dataset, version = _ingest(
+            checked = check_fine_tune_file(settings, staged, name, work_dir=_staging_dir(settings))
+            dataset, version = make_dataset(
                 session, settings=settings, actor=actor, staged=staged, checked=checked, filename=name,
                 sha256=sha256, ip=ip,
             )  # fmt: skip
@@ -361,7 +171,7 @@ def upload_file(
         if final is not None:
             final.unlink(missing_ok=True)
         if made_dataset is not None:
-            _drop_dataset(session, settings=settings, dataset_id=made_dataset)
+            drop_dataset(session, settings=settings, dataset_id=made_dataset)
         raise
     return stored
 
@@ -408,7 +218,7 @@ def content(session: Session, *, settings: Settings, actor: User, file_id: str) 
 
 def iter_bytes(path: Path) -> Iterator[bytes]:
     with path.open("rb") as f:
-        while block := f.read(_BLOCK):
+        while block := f.read(COPY_BLOCK):
             yield block
 
 
@@ -445,7 +255,7 @@ def delete_file(
     bytes_path(settings, stored.id).unlink(missing_ok=True)
     if not keep and dataset_id is not None:
         try:
-            datasets.delete_dataset(session, settings=settings, actor=actor, dataset_id=dataset_id, ip=ip)
+            delete_dataset(session, settings=settings, actor=actor, dataset_id=dataset_id, ip=ip)
         except ServiceError:
             session.rollback()  # e.g. a job pinned it in the meantime: then it stays, as designed
             keep = True

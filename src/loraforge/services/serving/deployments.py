@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from loraforge.db.models import Deployment, ModelVersion, RegisteredModel, Role, User, utcnow
 from loraforge.db.session import Database
 from loraforge.errors import NotFound, Unavailable
-from loraforge.services.models import catalog as registry
+from loraforge.services.models import resolution
 from loraforge.services.platform import audit
 from loraforge.services.platform.ownership import ensure_access, owner_scope
-from loraforge.services.serving.manager import ACTIVE_STATUSES, InferenceManager
+from loraforge.services.serving.deployment_rows import ACTIVE_STATUSES
+from loraforge.services.serving.manager import InferenceManager
 from loraforge.settings import Settings
 
 STAFF = frozenset({Role.admin, Role.operator})
@@ -117,7 +118,7 @@ def get_deployment(session: Session, *, actor: User, deployment_id: int) -> Depl
 
 def _resolve(database: Database, settings: Settings, actor: User, model: str) -> Any:
     with database.session() as session:
-        return registry.resolve_for_inference(session, settings=settings, actor=actor, name=model)
+        return resolution.resolve_for_inference(session, settings=settings, actor=actor, name=model)
 
 
 async def deploy(

@@ -38,7 +38,7 @@ from loraforge.errors import NotFound
 from loraforge.inference import upstream
 from loraforge.inference.think import Split, ThinkSplitter, split_text, template_opens_think
 from loraforge.inference.types import Endpoint
-from loraforge.services.models import catalog as registry
+from loraforge.services.models import resolution
 from loraforge.services.serving import providers as provider_service
 from loraforge.settings import Settings
 
@@ -54,7 +54,7 @@ def _resolve_sync(
     """Registry first, then providers (`<provider>/<model>`): (ServedModel, None) or (None, Endpoint)."""
     with database.session_factory() as session:
         try:
-            return registry.resolve_for_inference(session, settings=settings, actor=actor, name=model), None
+            return resolution.resolve_for_inference(session, settings=settings, actor=actor, name=model), None
         except NotFound:
             if "/" not in model:
                 raise

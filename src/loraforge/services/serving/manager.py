@@ -7,10 +7,10 @@ One `InferenceManager` per app (`app.state.inference`). Contract used by the gat
 - `manager.record_request(deployment_id)` after each request (requests served, last used).
 - `await manager.run()` — the lifespan loop (idle timeout); `await manager.close()` stops workers.
 
-Backends (`vllm.choose_backend`): the builtin worker (one process, `python -m loraforge.inference.worker`,
-serving every model through its LRU cache) or vLLM (one `vllm serve` per base model, adapters loaded at
-runtime). Processes get their own session (so a stop reaches their children), a random bearer token in
-the environment, a free port on 127.0.0.1 and a log file `<inference_dir>/worker-<port>.log`.
+Backends (`vllm.choose_backend`): the builtin worker (one process serving every model through its LRU
+cache) or vLLM (one `vllm serve` per base model, adapters loaded at runtime). Starting and stopping
+the processes is `backend_processes`, talking to them `backend_api`, the rows `deployment_rows`;
+this module decides which backend serves what and when it goes.
 
 A deployment is one (base, adapter) pair. Registry versions get a `deployments` row; the virtual
 `demo-tiny` (no version) is served and idles out the same way but has no row (deployment_id None).
@@ -22,78 +22,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import httpx
-import psutil
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from loraforge.db.models import Deployment, User, utcnow
+from loraforge.db.models import utcnow
 from loraforge.db.session import Database
 from loraforge.errors import Unavailable
 from loraforge.inference import vllm
 from loraforge.inference.types import Endpoint, ServedModel
-from loraforge.services.platform import audit
+from loraforge.services.serving import backend_api, deployment_rows
+from loraforge.services.serving.backend_processes import (
+    BackendProcess,
+    log_tail,
+    spawn_vllm,
+    spawn_worker,
+    stop_process,
+    wait_healthy,
+)
 from loraforge.settings import Settings
 
 log = logging.getLogger("loraforge.inference")
 
-TOKEN_ENV = "LORAFORGE_WORKER_TOKEN"  # noqa: S105 (a variable name, not a secret)
-WORKER_MODULE = "loraforge.inference.worker"
-ACTIVE_STATUSES = ("starting", "ready")
-_KILL_AFTER_SECONDS = 10.0
 _LOOP_MAX_INTERVAL_SECONDS = 5.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-@dataclass
-class BackendProcess:
-    """A started backend server (builtin worker or one vLLM server) we own."""
-
-    kind: str  # builtin | vllm
-    process: subprocess.Popen[bytes]
-    port: int
-    token: str
-    log_path: Path
-    base: str | None = None  # vLLM: the base model it serves
-    adapters: dict[str, str] = field(default_factory=dict)  # vLLM: lora name -> folder
-
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
 
 # (base, adapter folder, registry version id): one deployment per version, even when two versions
 # (or a version and demo-tiny) point at the same files, which the worker then loads only once.
@@ -114,31 +69,6 @@ class Deployed:
     version_id: int | None = None
 
 
-def stop_process(process: subprocess.Popen[bytes], *, grace: float = _KILL_AFTER_SECONDS) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds (blocking)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=grace)
-
-
-def _is_backend_process(pid: int | None) -> bool:
-    """Whether `pid` is a running inference backend (our worker or a vLLM server)."""
-    if not pid:
-        return False
-    try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
-    return WORKER_MODULE in cmdline or "vllm" in cmdline
-
-
 class InferenceManager:
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
@@ -149,7 +79,7 @@ class InferenceManager:
         self._key_locks: defaultdict[DeployKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._process_lock = asyncio.Lock()
         self._pending_requests: defaultdict[int, int] = defaultdict(int)
-        self._pending_last_used: dict[int, Any] = {}
+        self._pending_last_used: dict[int, datetime] = {}
         self._backend: str | None = None
         self._stale_swept = False
 
@@ -161,68 +91,16 @@ class InferenceManager:
             self._backend = vllm.choose_backend(self.settings)
         return self._backend
 
-    def _spawn(
-        self, kind: str, args: list[str], env: dict[str, str], port: int, token: str
-    ) -> BackendProcess:
-        self.settings.inference_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.settings.inference_dir / f"worker-{port}.log"
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        return BackendProcess(kind=kind, process=process, port=port, token=token, log_path=log_path)
-
-    async def _wait_healthy(self, backend: BackendProcess) -> None:
-        deadline = time.monotonic() + self.settings.inference_start_timeout_seconds
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if not backend.alive:
-                    raise Unavailable(
-                        f"the inference backend exited while starting:\n{_tail(backend.log_path)}",
-                        code="model_unavailable",
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    response = await client.get(f"{backend.root_url}/health", headers=backend.headers)
-                    if response.status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        await run_in_threadpool(stop_process, backend.process)
-        raise Unavailable(
-            f"the inference backend did not answer within {self.settings.inference_start_timeout_seconds:g}s",
-            code="model_unavailable",
-        )
-
     async def _ensure_worker(self) -> BackendProcess:
         async with self._process_lock:
             if self.worker is not None and self.worker.alive:
                 return self.worker
             if self.worker is not None:
                 self._forget_backend(self.worker)
-            port = free_port()
-            token = secrets.token_urlsafe(32)
-            args = [
-                sys.executable,
-                "-m",
-                WORKER_MODULE,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--memory-budget-mb",
-                str(self.settings.inference_memory_budget_mb),
-                "--concurrency",
-                str(self.settings.inference_concurrency),
-            ]
-            env = {**os.environ, TOKEN_ENV: token}
-            worker = await run_in_threadpool(self._spawn, "builtin", args, env, port, token)
+            worker = await spawn_worker(self.settings)
             self.worker = worker
             try:
-                await self._wait_healthy(worker)
+                await wait_healthy(self.settings, worker)
             except Unavailable:
                 self.worker = None
                 raise
@@ -235,15 +113,10 @@ class InferenceManager:
                 return server
             if server is not None:
                 self._forget_backend(server)
-            port = free_port()
-            token = secrets.token_urlsafe(32)
-            args = vllm.vllm_command(base=base, port=port, api_key="")
-            env = vllm.vllm_env(dict(os.environ), api_key=token)
-            server = await run_in_threadpool(self._spawn, "vllm", args, env, port, token)
-            server.base = base
+            server = await spawn_vllm(self.settings, base)
             self.vllm_servers[base] = server
             try:
-                await self._wait_healthy(server)
+                await wait_healthy(self.settings, server)
             except Unavailable:
                 self.vllm_servers.pop(base, None)
                 raise
@@ -255,80 +128,14 @@ class InferenceManager:
             if item.backend is backend:
                 del self.deployed[key]
                 if item.deployment_id is not None:
-                    self._finish_row(item.deployment_id, "stopped", error="the inference backend exited")
-
-    # -- deployment rows ------------------------------------------------------------------------
-
-    def _start_row(self, served: ServedModel, actor_id: int | None, backend: BackendProcess) -> int | None:
-        with self.database.session() as session:
-            row = Deployment(
-                model_version_id=served.version_id,  # None for demo-tiny (no registry row)
-                model_name=served.name,
-                owner_id=actor_id,
-                backend=backend.kind,
-                status="starting",
-                base_url=f"{backend.root_url}/v1",
-                pid=backend.process.pid,
-            )
-            session.add(row)
-            session.flush()
-            actor = session.get(User, actor_id) if actor_id is not None else None
-            audit.record(
-                session,
-                action=audit.AuditAction.deployment_started,
-                actor=actor,
-                target_type="deployment",
-                target_id=row.id,
-                details={"model": served.name, "backend": backend.kind},
-            )
-            session.commit()
-            return row.id
-
-    def _ready_row(self, deployment_id: int, memory_bytes: int | None) -> None:
-        with self.database.session() as session:
-            row = session.get(Deployment, deployment_id)
-            if row is not None:
-                row.status = "ready"
-                row.memory_bytes = memory_bytes
-                row.last_used_at = utcnow()
-                session.commit()
-
-    def _finish_row(
-        self, deployment_id: int, status: str, *, error: str | None = None, audit_reason: str | None = None
-    ) -> None:
-        """Close an active row; `audit_reason` records a `deployment.stopped` by the system."""
-        with self.database.session() as session:
-            row = session.get(Deployment, deployment_id)
-            if row is not None and row.status in ACTIVE_STATUSES:
-                row.status = status
-                row.error = error
-                row.stopped_at = utcnow()
-                if audit_reason is not None:
-                    audit.record(
-                        session,
-                        action=audit.AuditAction.deployment_stopped,
-                        actor=None,
-                        target_type="deployment",
-                        target_id=deployment_id,
-                        details={"reason": audit_reason},
+                    deployment_rows.finish_row(
+                        self.database, item.deployment_id, "stopped", error="the inference backend exited"
                     )
-                session.commit()
 
     def sweep_stale_rows(self) -> int:
         """Rows left starting/ready by an earlier server whose backend process is gone → stopped."""
         ours = {b.process.pid for b in self._backends()}
-        changed = 0
-        with self.database.session() as session:
-            rows = session.scalars(select(Deployment).where(Deployment.status.in_(ACTIVE_STATUSES))).all()
-            for row in rows:
-                if row.pid in ours or _is_backend_process(row.pid):
-                    continue
-                row.status = "stopped"
-                row.error = row.error or "the inference backend is gone (server restart)"
-                row.stopped_at = utcnow()
-                changed += 1
-            session.commit()
-        return changed
+        return deployment_rows.sweep_stale_rows(self.database, ours)
 
     def _backends(self) -> list[BackendProcess]:
         found = list(self.vllm_servers.values())
@@ -370,15 +177,21 @@ class InferenceManager:
             backend = await self._ensure_vllm(base)
         else:
             backend = await self._ensure_worker()
-        deployment_id = await run_in_threadpool(self._start_row, served, actor_id, backend)
+        deployment_id = await run_in_threadpool(
+            deployment_rows.start_row, self.database, served, actor_id, backend
+        )
         try:
-            memory, model = await self._load(backend, base, adapter)
+            memory, model = await backend_api.load_model(
+                backend, base, adapter, timeout=self.settings.inference_start_timeout_seconds
+            )
         except Unavailable as exc:
             if deployment_id is not None:
-                await run_in_threadpool(self._finish_row, deployment_id, "failed", error=exc.message)
+                await run_in_threadpool(
+                    deployment_rows.finish_row, self.database, deployment_id, "failed", error=exc.message
+                )
             raise
         if deployment_id is not None:
-            await run_in_threadpool(self._ready_row, deployment_id, memory)
+            await run_in_threadpool(deployment_rows.ready_row, self.database, deployment_id, memory)
         extra_body: dict[str, Any] = (
             {"loraforge": {"base": base, "adapter": adapter}} if backend.kind == "builtin" else {}
         )
@@ -394,44 +207,6 @@ class InferenceManager:
         )
         self.deployed[key] = item
         return item
-
-    async def _load(self, backend: BackendProcess, base: str, adapter: str | None) -> tuple[int | None, str]:
-        """Load the model in the backend; (memory bytes if known, upstream model name)."""
-        timeout = self.settings.inference_start_timeout_seconds
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            try:
-                if backend.kind == "builtin":
-                    response = await client.post(
-                        f"{backend.root_url}/admin/load",
-                        json={"base": base, "adapter": adapter},
-                        headers=backend.headers,
-                    )
-                    if response.status_code != 200:
-                        raise Unavailable(
-                            f"the model could not be loaded: {_upstream_message(response)}",
-                            code="model_unavailable",
-                        )
-                    return int(response.json().get("bytes") or 0) or None, base
-                if adapter is None:
-                    return None, vllm.served_base_name(base)
-                name = vllm.lora_module_name(adapter)
-                if name not in backend.adapters:
-                    response = await client.post(
-                        f"{backend.root_url}/v1/load_lora_adapter",
-                        json={"lora_name": name, "lora_path": adapter},
-                        headers=backend.headers,
-                    )
-                    if response.status_code != 200:
-                        raise Unavailable(
-                            f"vLLM could not load the adapter: {_upstream_message(response)}",
-                            code="model_unavailable",
-                        )
-                    backend.adapters[name] = adapter
-                return None, name
-            except httpx.HTTPError as exc:
-                raise Unavailable(
-                    f"the inference backend did not answer: {exc}", code="model_unavailable"
-                ) from exc
 
     def record_request(self, deployment_id: int | None) -> None:
         """Count a finished request (written to the row by the loop). Rowless deployments (demo-tiny)
@@ -456,31 +231,14 @@ class InferenceManager:
         backend = item.backend
         same_files = any(other.key[:2] == (base, adapter) for other in self.deployed.values())
         if backend.alive and not same_files:
-            with contextlib.suppress(httpx.HTTPError):
-                async with httpx.AsyncClient(timeout=30.0) as client:
-                    if backend.kind == "builtin":
-                        # Keep the base while another deployment still uses it; drop only the adapter.
-                        shared_base = any(other.key[0] == base for other in self.deployed.values())
-                        body = (
-                            {"base": base, "adapter": adapter} if shared_base and adapter else {"base": base}
-                        )
-                        if not shared_base or adapter:
-                            await client.post(
-                                f"{backend.root_url}/admin/unload", json=body, headers=backend.headers
-                            )
-                    elif adapter is not None:
-                        name = vllm.lora_module_name(adapter)
-                        await client.post(
-                            f"{backend.root_url}/v1/unload_lora_adapter",
-                            json={"lora_name": name},
-                            headers=backend.headers,
-                        )
-                        backend.adapters.pop(name, None)
+            base_still_used = any(other.key[0] == base for other in self.deployed.values())
+            await backend_api.unload_model(backend, base, adapter, base_still_used=base_still_used)
         if item.deployment_id is not None:
             await self._flush_counts()
             await run_in_threadpool(
-                self._finish_row, item.deployment_id, "stopped", audit_reason=audit_reason
-            )
+                deployment_rows.finish_row, self.database, item.deployment_id, "stopped",
+                audit_reason=audit_reason,
+            )  # fmt: skip
         await self._stop_unused_backends()
 
     async def _stop_unused_backends(self) -> None:
@@ -503,39 +261,20 @@ class InferenceManager:
             return
         pending, self._pending_requests = self._pending_requests, defaultdict(int)
         last_used, self._pending_last_used = self._pending_last_used, {}
-
-        def write() -> None:
-            with self.database.session() as session:
-                for deployment_id, count in pending.items():
-                    row = session.get(Deployment, deployment_id)
-                    if row is not None:
-                        row.requests_served += count
-                        row.last_used_at = last_used.get(deployment_id, row.last_used_at)
-                session.commit()
-
-        await run_in_threadpool(write)
-
-    async def _worker_stats(self, backend: BackendProcess) -> dict[str, Any] | None:
-        if backend.kind != "builtin" or not backend.alive:
-            return None
-        try:
-            async with httpx.AsyncClient(timeout=5.0) as client:
-                response = await client.get(f"{backend.root_url}/admin/stats", headers=backend.headers)
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
+        await run_in_threadpool(deployment_rows.write_counts, self.database, pending, last_used)
 
     async def tick(self) -> None:
         """One pass: gone backends, idle deployments, counts and memory written to the rows."""
         for backend in self._backends():
             if not backend.alive:
-                log.warning("inference backend on port %s exited:\n%s", backend.port, _tail(backend.log_path))
+                tail = log_tail(backend.log_path)
+                log.warning("inference backend on port %s exited:\n%s", backend.port, tail)
                 self._forget_backend(backend)
                 if backend is self.worker:
                     self.worker = None
                 else:
                     self.vllm_servers.pop(backend.base or "", None)
-        stats = await self._worker_stats(self.worker) if self.worker is not None else None
+        stats = await backend_api.worker_stats(self.worker) if self.worker is not None else None
         busy_bases = {
             entry["base"]: entry
             for entry in (stats or {}).get("loaded", [])
@@ -561,15 +300,7 @@ class InferenceManager:
                 if item.deployment_id is not None and item.backend.kind == "builtin"
             }
             if updates:
-                await run_in_threadpool(self._write_memory, updates)
-
-    def _write_memory(self, updates: dict[int, Any]) -> None:
-        with self.database.session() as session:
-            for deployment_id, memory in updates.items():
-                row = session.get(Deployment, deployment_id)
-                if row is not None and memory is not None and row.memory_bytes != memory:
-                    row.memory_bytes = memory
-            session.commit()
+                await run_in_threadpool(deployment_rows.write_memory, self.database, updates)
 
     async def run(self) -> None:
         """The lifespan loop: stale rows once, then a tick every few seconds (faster for short timeouts)."""
@@ -596,20 +327,11 @@ class InferenceManager:
             self.deployed.pop(item.key, None)
             if item.deployment_id is not None:
                 with contextlib.suppress(Exception):
-                    await run_in_threadpool(self._finish_row, item.deployment_id, "stopped")
+                    await run_in_threadpool(
+                        deployment_rows.finish_row, self.database, item.deployment_id, "stopped"
+                    )
         backends = self._backends()
         self.worker = None
         self.vllm_servers = {}
         for backend in backends:
             await run_in_threadpool(stop_process, backend.process)
-
-
-def _upstream_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return response.text[:500]

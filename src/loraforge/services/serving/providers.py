@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from loraforge.inference import upstream
 from loraforge.inference.types import Endpoint
 from loraforge.services.platform import audit, ownership, secret_box
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.owned_items import Library
 from loraforge.settings import Settings
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -102,24 +103,27 @@ def view(settings: Settings, actor: User, provider: Provider) -> ProviderView:
     return ProviderView(
         provider=provider,
         shared=_is_shared(provider),
-        editable=_can_write(actor, provider),
+        editable=PROVIDERS.is_editable(actor, provider),
         has_api_key=bool(provider.api_key_encrypted),
         api_key_last4=last4,
     )
 
 
+# Shared means owned by nobody; only admins change those.
+PROVIDERS = Library(
+    Provider, "provider", can_read=_can_read, deleted=AuditAction.provider_deleted,
+    shared_where=Provider.owner_id.is_(None), can_write=_can_write,
+    not_owner="only an admin may change a shared provider",
+)  # fmt: skip
+
+
 def get_provider(session: Session, *, actor: User, provider_id: int, write: bool = False) -> Provider:
-    provider = session.get(Provider, provider_id)
-    if provider is None or not _can_read(actor, provider):
-        raise NotFound("provider not found", code="provider_not_found")
-    if write and not _can_write(actor, provider):
-        raise Forbidden("only an admin may change a shared provider", code="not_owner")
-    return provider
+    return PROVIDERS.get(session, actor=actor, item_id=provider_id, write=write)
 
 
 def list_providers(session: Session, *, actor: User) -> list[Provider]:
     """Shared providers and the caller's own, by name."""
-    query = select(Provider).where(or_(Provider.owner_id.is_(None), Provider.owner_id == actor.id))
+    query = select(Provider).where(PROVIDERS.scope_where(actor, "all"))
     return list(session.scalars(query.order_by(Provider.name)))
 
 
@@ -227,13 +231,7 @@ def update_provider(
 
 
 def delete_provider(session: Session, *, actor: User, provider_id: int, ip: str | None) -> None:
-    provider = get_provider(session, actor=actor, provider_id=provider_id, write=True)
-    audit.record(
-        session, action=AuditAction.provider_deleted, actor=actor, target_type="provider",
-        target_id=provider.id, ip=ip, details={"name": provider.name},
-    )  # fmt: skip
-    session.delete(provider)
-    session.commit()
+    PROVIDERS.delete(session, actor=actor, item_id=provider_id, ip=ip)
 
 
 def _api_key(settings: Settings, provider: Provider) -> str | None:

@@ -12,8 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from loraforge.api.errors import ErrorBody, ErrorResponse
-from loraforge.api.schemas import RequestModel, ResponseModel
+from loraforge.api.schemas.common import ErrorBody, ErrorResponse, RequestModel, ResponseModel
 
 ModelName = Annotated[
     str,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from loraforge.api.schemas import RequestModel, ResponseModel
+from loraforge.api.schemas.common import RequestModel, ResponseModel
 
 DeploymentStatus = Literal["starting", "ready", "failed", "stopped"]
 

@@ -1,4 +1,4 @@
-"""Request and response models of the OpenAI-compatible API (`/v1/models`, `/v1/chat/completions`).
+"""Request and response models of `/v1/chat/completions`.
 
 Requests are checked here so a bad parameter is a 400 naming it (`param`) before any model starts.
 Unknown request fields are ignored (clients and SDKs send many optional ones); the upstream gets only
@@ -159,18 +159,6 @@ class ChatCompletionRequest(BaseModel):
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class ModelObject(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int = Field(description="Unix time.")
-    owned_by: str
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelObject]
 
 
 class Usage(_Open):

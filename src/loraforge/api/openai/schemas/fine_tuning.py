@@ -1,5 +1,4 @@
-"""Request and response bodies of `/v1/files` and `/v1/fine_tuning/jobs`, in OpenAI's shapes (the
-official `openai` client parses them: field names, `object` tags and list envelopes match its types)."""
+"""`/v1/fine_tuning/jobs`: the create request and the job, event and checkpoint objects."""
 
 from __future__ import annotations
 
@@ -7,36 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loraforge.api.openai.schemas.common import ListPage
+
 Auto = Literal["auto"]
-
-
-# ---- files ---------------------------------------------------------------------------------------
-
-
-class FileObject(BaseModel):
-    id: str = Field(description='"file-<id>".')
-    object: Literal["file"] = "file"
-    bytes: int
-    created_at: int = Field(description="Unix time (seconds).")
-    filename: str
-    purpose: str
-    status: Literal["uploaded", "processed", "error"] = "processed"
-    status_details: str | None = None
-    expires_at: int | None = None
-
-
-class FileList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[FileObject]
-    has_more: bool
-    first_id: str | None = None
-    last_id: str | None = None
-
-
-class FileDeleted(BaseModel):
-    id: str
-    object: Literal["file"] = "file"
-    deleted: bool = True
 
 
 # ---- fine-tuning jobs: request ----------------------------------------------------------------------
@@ -130,10 +102,8 @@ class FineTuningJob(BaseModel):
     integrations: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class FineTuningJobList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[FineTuningJob]
-    has_more: bool
+class FineTuningJobList(ListPage[FineTuningJob]):
+    pass
 
 
 class FineTuningJobEvent(BaseModel):
@@ -146,10 +116,8 @@ class FineTuningJobEvent(BaseModel):
     type: Literal["message", "metrics"] = "message"
 
 
-class FineTuningJobEventList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[FineTuningJobEvent]
-    has_more: bool
+class FineTuningJobEventList(ListPage[FineTuningJobEvent]):
+    pass
 
 
 class FineTuningJobCheckpoint(BaseModel):
@@ -162,9 +130,6 @@ class FineTuningJobCheckpoint(BaseModel):
     fine_tuning_job_id: str
 
 
-class FineTuningJobCheckpointList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[FineTuningJobCheckpoint]
-    has_more: bool
+class FineTuningJobCheckpointList(ListPage[FineTuningJobCheckpoint]):
     first_id: str | None = None
     last_id: str | None = None

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from loraforge.api.schemas import JobPublic, RequestModel
+from loraforge.api.schemas.common import RequestModel
+from loraforge.api.schemas.jobs import JobPublic
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from loraforge.api.schemas import RequestModel
+from loraforge.api.schemas.common import RequestModel
 from loraforge.services.serving.providers import MAX_URL_LENGTH, NAME_PATTERN
 
 ProviderName = Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from loraforge.api.schemas import RequestModel, ResponseModel
+from loraforge.api.schemas.common import RequestModel, ResponseModel
 
 TemplateName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]

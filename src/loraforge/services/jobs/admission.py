@@ -1,0 +1,166 @@
+"""Admission: queued jobs started in order (priority desc, queue time, id) within the per-user and
+global running caps and the free GPUs, each prepared (data files, spec.json, demo model, the
+checkpoint to resume from) and launched by the executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loraforge.db.models import ACTIVE, DatasetVersion, Job, JobStatus
+from loraforge.executors.base import Executor
+from loraforge.services.jobs import files as job_files
+from loraforge.services.jobs import gpu_fit as gpus
+from loraforge.services.jobs import merge
+from loraforge.services.jobs import specs as job_specs
+from loraforge.services.jobs.access import job_run_dir
+from loraforge.services.jobs.states import StaleJobState, transition
+from loraforge.settings import Settings
+
+logger = logging.getLogger("loraforge.scheduler")
+
+
+def _has_gpu() -> bool:
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def admit(session: Session, settings: Settings, executor: Executor) -> None:
+    """Start queued jobs in order (priority desc, queued_at, id) within the per-user and global
+    caps and the free GPUs (`services.jobs.gpu_fit`). A job whose GPUs are not free now waits, and jobs
+    behind it that fit (fewer GPUs, or CPU only) may start before it: the node stays busy, at the
+    price that a many-GPU job can wait long on a busy node (operators raise its priority, or
+    reorder, to hold the others back). A job needing more GPUs than the node has fails at once."""
+    active = [s.value for s in ACTIVE]
+    per_user = dict(
+        session.execute(
+            select(Job.owner_id, func.count()).where(Job.status.in_(active)).group_by(Job.owner_id)
+        ).all()
+    )
+    running = sum(per_user.values())
+    if running >= settings.max_running_jobs:
+        return
+    queued = session.scalars(
+        select(Job)
+        .where(Job.status == JobStatus.queued.value)
+        .order_by(Job.priority.desc(), Job.queued_at.asc(), Job.id.asc())
+        .limit(1000)
+    ).all()
+    # Device indices are handed out only by the local executor; Ray places GPUs itself and just
+    # gets the count (`auto` counts as one GPU only where LORAFORGE_GPU_COUNT says GPUs exist).
+    local = executor.name == "local"
+    node_gpus = gpus.inventory(settings) if local else (settings.gpu_count or 0)
+    free = set(range(node_gpus)) - gpus.held_devices(session) if local else set()
+    for job in queued:
+        if running >= settings.max_running_jobs:
+            break
+        if per_user.get(job.owner_id, 0) >= settings.max_running_jobs_per_user:
+            continue
+        need = gpus.demand(job.spec, node_gpus)
+        devices: list[int] | None = None
+        if local and need > node_gpus:
+            _refuse(session, job, need, node_gpus)
+            continue
+        if local and need:
+            devices = gpus.pick(need, free, gpus.requested_indices(job.spec))
+            if devices is None:
+                continue  # waits for devices; later jobs that fit may go first
+        try:
+            transition(session, job, JobStatus.starting, devices=devices)
+            session.commit()
+        except StaleJobState:
+            continue
+        free -= set(devices or [])
+        per_user[job.owner_id] = per_user.get(job.owner_id, 0) + 1
+        running += 1
+        launch(session, settings, executor, job, num_gpus=need)
+
+
+def _refuse(session: Session, job: Job, need: int, node_gpus: int) -> None:
+    """Fail a job that can never fit this node (submit refuses it too; the node may have shrunk)."""
+    with contextlib.suppress(StaleJobState):
+        transition(session, job, JobStatus.starting)
+        transition(session, job, JobStatus.failed, error={
+            "code": "not_enough_gpus",
+            "message": f"The job needs {need} GPU(s) but this node has {node_gpus}.",
+            "suggestion": "Set devices to fewer GPU indices, or to cpu.",
+            "details": {"spec_patch": {"devices": "cpu"}} if node_gpus == 0 else {},
+        })  # fmt: skip
+        session.commit()
+
+
+def _training_spec(session: Session, settings: Settings, job: Job, run_dir: Path) -> dict[str, Any]:
+    version = session.get(DatasetVersion, job.dataset_version_id) if job.dataset_version_id else None
+    if version is None:
+        raise RuntimeError("the pinned dataset version no longer exists")
+    validation_id = (job.spec or {}).get("validation_dataset_version")
+    validation = session.get(DatasetVersion, validation_id) if isinstance(validation_id, int) else None
+    spec = job_specs.engine_spec(
+        settings, spec=job.spec, version=version, run_dir=run_dir, validation=validation
+    )
+    job_specs.apply_registered_models(session, settings=settings, spec=spec)
+    return spec
+
+
+def launch(session: Session, settings: Settings, executor: Executor, job: Job, *, num_gpus: int = 0) -> None:
+    """Prepare the run directory (spec.json, data files) and start the job's process; a failure on
+    the way fails the job with the reason (`launch_failed`)."""
+    run_dir = job_run_dir(settings, job)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if merge.is_merge(job):
+            # A merge job (model registry) has no dataset: base + adapter folders from the version.
+            spec = merge.merge_engine_spec(session, settings=settings, job=job, run_dir=run_dir)
+        else:
+            spec = _training_spec(session, settings, job, run_dir)
+        if job.resume_from:
+            # Looked up in the run's own listing (the name was validated at resume time; retention
+            # may have removed it since): never a path a user wrote.
+            checkpoint = job_files.find_checkpoint(run_dir, job.resume_from)
+            if checkpoint is None:
+                raise RuntimeError(f"checkpoint {job.resume_from} to resume from no longer exists")
+            spec["resume_from_checkpoint"] = str(checkpoint.path)
+        if job.devices and isinstance(spec.get("devices"), list):
+            # The engine pins a device list itself (torchrun + CUDA_VISIBLE_DEVICES): give it the
+            # indices admission handed out rather than the ones the user asked for.
+            spec["devices"] = list(job.devices)
+        (run_dir / "spec.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("LORAFORGE_DATA_CACHE", str(settings.data_dir / "cache" / "data"))
+        if job.devices:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in job.devices)
+        elif spec.get("devices") == "cpu" or spec.get("use_cpu") or not _has_gpu() or num_gpus == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        # The GPU count only when there is one: executors written before `num_gpus` joined the
+        # Protocol (test doubles) keep working for CPU jobs.
+        gpu_args = {"num_gpus": num_gpus} if num_gpus else {}
+        ref = executor.launch(job_id=job.id, run_dir=run_dir, env=env, **gpu_args)
+    except Exception as exc:
+        logger.exception("launching job %s failed", job.id)
+        session.rollback()
+        job = session.get(Job, job.id) or job
+        with contextlib.suppress(StaleJobState):
+            transition(session, job, JobStatus.failed, error={
+                "code": "launch_failed", "message": str(exc)[:4000], "suggestion": None, "details": {},
+            })  # fmt: skip
+            session.commit()
+        return
+    session.refresh(job)
+    job.pid, job.pid_started_at, job.engine_spec = ref.pid, ref.started_at, spec
+    job.external_id = ref.external_id
+    job.executor = executor.name  # where it really ran
+    session.commit()
+    # A stop or cancel may have arrived while launching (the job had no PID to signal yet).
+    if job.status == JobStatus.stopping.value:
+        executor.stop(ref)
+    elif job.status == JobStatus.cancelled.value:
+        executor.cancel(ref)

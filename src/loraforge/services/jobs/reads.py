@@ -1,0 +1,151 @@
+"""Reading jobs: the list, the queue board, stored events and the metric curve. Who may read what is
+`services.jobs.access`'s; logs, checkpoints and artifacts are `services.jobs.outputs`'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loraforge.db.models import ACTIVE, Job, JobEvent, JobStatus, User
+from loraforge.services.jobs import metric_store
+from loraforge.services.jobs.access import STAFF, get_job
+from loraforge.services.platform import ownership
+from loraforge.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: list[Job]
+    total: int
+
+
+def list_jobs(
+    session: Session,
+    *,
+    actor: User,
+    statuses: list[str] | None,
+    owner_id: int | None,
+    offset: int,
+    limit: int,
+) -> JobPage:
+    conditions = []
+    scope = ownership.owner_scope(actor, staff_may=STAFF)
+    if scope is not None:
+        conditions.append(Job.owner_id == scope)
+    elif owner_id is not None:
+        conditions.append(Job.owner_id == owner_id)
+    if statuses:
+        conditions.append(Job.status.in_(statuses))
+    # A plain COUNT over the index (no subquery of full rows), then one page in index order
+    # (ix_jobs_owner_created / ix_jobs_created, migration 0005): newest first = highest id first,
+    # ids grow with created_at.
+    total = session.scalar(select(func.count(Job.id)).where(*conditions)) or 0
+    query = select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
+    rows = session.scalars(query.offset(offset).limit(limit))
+    return JobPage(items=list(rows), total=total)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    position: int
+    job: Job
+
+
+def queue(session: Session, *, actor: User) -> tuple[list[QueueEntry], list[Job]]:
+    """Queued jobs in admission order (1-based positions over everyone's queue) and the active jobs.
+    Researchers see their own entries, with their place in the whole queue."""
+    queued = session.scalars(
+        select(Job)
+        .where(Job.status == JobStatus.queued.value)
+        .order_by(Job.priority.desc(), Job.queued_at.asc(), Job.id.asc())
+    ).all()
+    active = session.scalars(
+        select(Job).where(Job.status.in_([s.value for s in ACTIVE])).order_by(Job.started_at, Job.id)
+    ).all()
+    scope = ownership.owner_scope(actor, staff_may=STAFF)
+    entries = [QueueEntry(position=i, job=j) for i, j in enumerate(queued, 1) if scope in (None, j.owner_id)]
+    return entries, [j for j in active if scope in (None, j.owner_id)]
+
+
+# ---- events and metrics --------------------------------------------------------------------------
+
+
+def events_after(session: Session, *, actor: User, job_id: int, after: int, limit: int) -> list[JobEvent]:
+    get_job(session, actor=actor, job_id=job_id)
+    query = (
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+        .order_by(JobEvent.seq)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def downsample(points: list[dict[str, Any]], target: int, key: str = "loss") -> list[dict[str, Any]]:
+    """At most ~`target` points: the first and last, and per bucket the lowest and highest `key`
+    (so spikes and the best value survive), in step order."""
+    if target <= 0 or len(points) <= target:
+        return points
+    inner = points[1:-1]
+    buckets = max(1, (target - 2) // 2)
+    size = len(inner) / buckets
+    keep: list[dict[str, Any]] = [points[0]]
+    for b in range(buckets):
+        chunk = inner[int(b * size) : int((b + 1) * size)]
+        if not chunk:
+            continue
+        valued = [p for p in chunk if p.get(key) is not None]
+        if not valued:
+            keep.append(chunk[0])
+            continue
+        low = min(valued, key=lambda p: p[key])
+        high = max(valued, key=lambda p: p[key])
+        keep += sorted({id(low): low, id(high): high}.values(), key=lambda p: p["step"])
+    keep.append(points[-1])
+    return keep
+
+
+METRIC_KEYS = ("loss", "lr", "grad_norm", "epoch", "tokens_per_s", "progress", "eta_s", "elapsed_s")
+
+
+def metrics(session: Session, *, settings: Settings, actor: User, job_id: int, target: int) -> dict[str, Any]:
+    """`{total, points, eval}`: the curve from the job's metric file (`metric_store`), downsampled to
+    about `target` points keeping each bucket's extremes."""
+    get_job(session, actor=actor, job_id=job_id)
+    return metric_store.read(settings, session, job_id, target)
+
+
+def metrics_from_events(session: Session, *, job_id: int, target: int) -> dict[str, Any]:
+    """The same from `job_events` JSON (slow; the reference `metric_store` is tested against)."""
+    rows = session.execute(
+        select(JobEvent.type, JobEvent.data)
+        .where(JobEvent.job_id == job_id, JobEvent.type.in_(["metric", "eval"]))
+        .order_by(JobEvent.seq)
+    ).all()
+    train: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    for kind, data in rows:
+        step = data.get("step")
+        if not isinstance(step, int):
+            continue
+        if kind == "metric":
+            train.append({"step": step, **{k: _finite(data.get(k)) for k in METRIC_KEYS}})
+        else:
+            evals.append({"step": step, "eval_loss": _finite(data.get("eval_loss"))})
+    return {"total": len(train), "points": downsample(train, target), "eval": evals}
+
+
+def event_json(event: JobEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "type": event.type, "ts": event.ts, **json.loads(json.dumps(event.data))}
