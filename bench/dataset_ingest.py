@@ -3,7 +3,7 @@ sha256 + ingest (sniff/encoding check, validate every row, normalize, row-offset
 in a child process with its peak RSS, then preview-page latency at random pages. Prints one JSON object.
 
 Usage: .venv/bin/python bench/dataset_ingest.py [--size-mb 1024] [--pages 200] [--keep DIR]
-Goals (issue 4): ingest ≤ 60 s and ≤ 300 MB peak RSS on the 2-core machine; preview p95 ≤ 50 ms.
+Goals: ingest ≤ 60 s and ≤ 300 MB peak RSS on the 2-core machine; preview p95 ≤ 50 ms.
 """
 
 from __future__ import annotations

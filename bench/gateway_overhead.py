@@ -1,4 +1,4 @@
-"""What the gateway costs a streamed chat (issue 6). Prints one JSON object.
+"""What the gateway costs a streamed chat. Prints one JSON object.
 
 A real `loraforge serve` (bench/live_server.py) and a standalone builtin worker on the same demo-tiny
 model (`python -m loraforge.inference.worker --model demo=<folder>`), registered as a provider so

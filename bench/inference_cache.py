@@ -1,4 +1,4 @@
-"""Builtin inference worker: a cold model (load + generate) vs the cached model (issue 6). Prints JSON.
+"""Builtin inference worker: a cold model (load + generate) vs the cached model. Prints JSON.
 
 Starts a real worker subprocess (`python -m loraforge.inference.worker`) on the demo model
 (`demo-tiny` qwen2, built once into `.cache/demo-models`), then for each round:

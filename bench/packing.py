@@ -76,8 +76,8 @@ def main() -> None:
     model = cached_demo_model(REPO / ".cache" / "demo-models", arch="llama", size="small")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # "padded" is issue 3's baseline: right-padded batches, full logits (issue 7's speed
-        # switches off). "padding_free" is the default unpacked path since issue 7.
+        # "padded" is the original baseline: right-padded batches, full logits (the speed
+        # switches off). "padding_free" is the default unpacked path.
         padded = run(
             model,
             work,

@@ -1,4 +1,4 @@
-"""Submit-to-start latency on a real server (issue 5). Prints one JSON object.
+"""Submit-to-start latency on a real server. Prints one JSON object.
 
 N times (default 20): POST /api/jobs with start=true, then find the engine process
 (`python -m loraforge.engine run <data_dir>/runs/<id>`) and take its start time (from /proc, see

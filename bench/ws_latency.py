@@ -1,4 +1,4 @@
-"""Live-stream latency and concurrency on a real server (issue 5). Prints one JSON object.
+"""Live-stream latency and concurrency on a real server. Prints one JSON object.
 
 1. latency: a real tiny job with logging_steps 1 watched by N WebSocket clients (default 50); for
    every metric event each client records receive time - the event's `ts` (the engine's emit time,

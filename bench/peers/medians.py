@@ -1,5 +1,5 @@
 """Median table of peer-bench JSON lines (the harness's compare.sh columns plus overhead and the
-ratios issue 7 asks for). Usage: python3 medians.py RESULTS.jsonl [...]"""
+ratios docs/benchmarks.md reports). Usage: python3 medians.py RESULTS.jsonl [...]"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-step loss parity with LLaMA-Factory, unpacked (issue 7: same batches, |Δloss| ≤ 1e-3 per step).
+# Per-step loss parity with LLaMA-Factory, unpacked (same batches, |Δloss| ≤ 1e-3 per step).
 # Runs LF (the harness's YAML with logging_steps 1) and our engine (mode none, logging_steps 1) on the
 # same setup, then prints one JSON object: steps compared, max |Δ| per step, first-step token counts.
 # Usage: parity_lf.sh [small|tiny] [STEPS=100]   (reuses LF_RUN=<dir> of an earlier LF run if given)

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = asyncio.create_task(scheduler.run()) if settings.scheduler_enabled else None
         # Housekeeping: webhook delivery and the retention sweep (services/background.py).
         housekeeping = asyncio.create_task(background.run(settings, database, hub))
-        # Deployments: idle inference backends are stopped (inference/manager.py).
+        # Deployments: idle inference backends are stopped (services/serving/manager.py).
         inference_loop = asyncio.create_task(inference.run())
         try:
             yield

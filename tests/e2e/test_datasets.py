@@ -1,4 +1,4 @@
-"""Datasets in a real browser against a real server (issue 4, UI section).
+"""Datasets in a real browser against a real server.
 
 Upload a small JSONL with one invalid row (multipart), look inside it (preview, statistics,
 validation), preprocess it (dry run, then apply → v2), roll back to v1 (→ v3), and push a second

@@ -1,4 +1,4 @@
-"""A training job in a real browser against a real server and a real engine (issue 5, job page).
+"""A training job in a real browser against a real server and a real engine (the job page).
 
 Log in, import the sample dataset, fill the new-job form (the tiny demo model, which the server builds
 on first use), start it and land on the live job page; watch the loss chart grow over the WebSocket,

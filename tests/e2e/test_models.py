@@ -1,4 +1,4 @@
-"""The model registry, deployments and providers pages in a real browser against a real server (issue 6).
+"""The model registry, deployments and providers pages in a real browser against a real server.
 
 A researcher trains a tiny job through the API (the demo model, two steps); when it succeeds the
 registry holds `ft:demo-tiny:lf:<job id>`. In the browser: Models lists it → its page shows the lineage

@@ -1,4 +1,4 @@
-"""The web shell in a real browser against a real server (see issue 2, "Tests that must exist")."""
+"""The web shell in a real browser against a real server."""
 
 from __future__ import annotations
 

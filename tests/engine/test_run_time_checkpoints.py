@@ -1,4 +1,4 @@
-"""Checkpoints every M minutes, independent of save_steps (issue 3: "every N steps and every M minutes")."""
+"""Checkpoints every M minutes, independent of save_steps ("every N steps and every M minutes")."""
 
 from __future__ import annotations
 

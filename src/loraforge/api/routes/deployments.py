@@ -1,4 +1,4 @@
-"""REST routes: deployments (issue 6). Thin: parse, authorise, call `services.serving.deployments`.
+"""REST routes: deployments. Thin: parse, authorise, call `services.serving.deployments`.
 
 Deployments also start on their own (the first `/v1/chat/completions` request for a model); these
 routes list them, deploy ahead of time, and undeploy.

@@ -1,6 +1,7 @@
 """Jobs: create, list, read, start, stop, cancel, resume, clone, delete; events, metrics, logs,
 checkpoints, artifacts; the queue, priorities and its order.
-Thin: parse, authorise, call `services.jobs.lifecycle`; the scheduler launches and watches."""
+Thin: parse, authorise, call `services.jobs` (submit, lifecycle, reads, outputs); the scheduler
+launches and watches."""
 
 from __future__ import annotations
 

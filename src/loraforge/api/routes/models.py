@@ -1,4 +1,5 @@
-"""REST routes: the model registry. Thin: parse, authorise, call `services.models.catalog`.
+"""REST routes: the model registry. Thin: parse, authorise, call `services.models` (catalog, manage,
+versions).
 
 The version routes (`/models/versions/...`) are declared before `/models/{model_id}` so the literal
 segment is never read as a model id.

@@ -1,4 +1,4 @@
-"""WebSocket endpoints (issue 5), mounted at the root, not /api: `WS /ws/jobs/{job_id}?after=SEQ`.
+"""WebSocket endpoints, mounted at the root, not /api: `WS /ws/jobs/{job_id}?after=SEQ`.
 
 Authentication: `api/ws_auth.py` (subprotocol pair `loraforge.bearer, <token>` or an
 `Authorization: Bearer` header). Close codes: 4401 no/invalid credential, 4404 no such job (or not

@@ -168,7 +168,7 @@ def _curve(rows: FloatArray, at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]
 def downsample_indices(loss: FloatArray, target: int) -> npt.NDArray[np.int64]:
     """Indices to keep, ascending: the first and last, and per bucket of the inner points the lowest
     and highest loss (spikes and the best value survive); a bucket without any loss keeps its first
-    point. The vectorised twin of `services.jobs.lifecycle.downsample` (same buckets, same picks, ties to the
+    point. The vectorised twin of `services.jobs.reads.downsample` (same buckets, same picks, ties to the
     earliest point): the buckets become the rows of one (buckets x width) copy, then argmin/argmax."""
     n = int(loss.size)
     if target <= 0 or n <= target:

@@ -4,7 +4,7 @@ cancel, and the `fine_tuning.job` object.
 A fine-tuning job IS a LoRAForge job (same id, same queue, same engine, visible in the Jobs UI); this
 module only translates. `create` builds a job spec from the OpenAI request (`fine_tuning_spec`: model,
 training/validation file → their datasets' pinned versions, method and hyperparameters) and submits it
-through `services.jobs.lifecycle.create_job(start=True)`; reads map a job to an OpenAI object (its
+through `services.jobs.submit.create_job(start=True)`; reads map a job to an OpenAI object (its
 events and checkpoints: `fine_tuning_events`).
 
 The list shows the caller's jobs created through this API (`jobs.fine_tuning` set); retrieve, events,
@@ -112,7 +112,7 @@ def create(
 
 
 def get(session: Session, *, actor: User, job_id: str) -> Job:
-    """Any job the caller may read (`services.jobs.lifecycle` policy), by its /v1 id (the job id as a
+    """Any job the caller may read (`services.jobs.access` policy), by its /v1 id (the job id as a
     string)."""
     numeric = int(job_id) if job_id.isdigit() and len(job_id) <= 18 else 0
     return get_job(session, actor=actor, job_id=numeric)

@@ -44,7 +44,7 @@ class AuditAction(StrEnum):
     job_stopped = "job.stopped"
     job_cancelled = "job.cancelled"
     job_deleted = "job.deleted"
-    # templates, notifications, retention (issue 5, H4)
+    # templates, notifications, retention
     template_created = "template.created"
     template_updated = "template.updated"
     template_deleted = "template.deleted"
@@ -56,7 +56,7 @@ class AuditAction(StrEnum):
     job_resumed = "job.resumed"
     job_priority_changed = "job.priority_changed"
     queue_reordered = "queue.reordered"
-    # models, inference, OpenAI files, providers, chat (issue 6)
+    # models, inference, OpenAI files, providers, chat
     model_registered = "model.registered"
     model_updated = "model.updated"
     model_deleted = "model.deleted"

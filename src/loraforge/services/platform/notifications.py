@@ -1,6 +1,6 @@
 """Notifications: stored per user, pushed live, optionally POSTed to the user's webhook.
 
-`job_status_changed` is called by `job_states.transition` (the one place statuses change), inside
+`job_status_changed` is called by `services.jobs.states.transition` (the one place statuses change), inside
 the transition's transaction, so a notification exists exactly when the change is committed.
 
 Live push: the per-user WebSocket polls the database (about once a second, so a change made by

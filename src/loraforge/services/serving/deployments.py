@@ -2,7 +2,8 @@
 
 The processes themselves belong to `loraforge.services.serving.manager.InferenceManager`; this module is the
 access policy and the shapes. Read and stop: the user who started the deployment, or staff (operators,
-admins); strangers get 404. Deploy: anyone who may use the model (`registry.resolve_for_inference`).
+admins); strangers get 404. Deploy: anyone who may use the model
+(`services.models.resolution.resolve_for_inference`).
 """
 
 from __future__ import annotations
