@@ -279,6 +279,33 @@ class Settings(BaseSettings):
     files_max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1, description="Largest file accepted by `POST /v1/files`."
     )
+    # -- exposure: what the server trusts and how much one client may take ------------------------
+    outbound_allow: str = Field(
+        default="",
+        description=(
+            "Comma-separated hosts, `host:port` pairs or CIDR networks that provider, webhook and hub URLs may "
+            "reach although they are loopback, private, link-local or otherwise internal (refused by default)."
+        ),
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Comma-separated addresses or CIDR networks of reverse proxies whose `X-Forwarded-For` and "
+            "`X-Forwarded-Proto` are believed. Empty: the socket's peer address is the client."
+        ),
+    )
+    ws_max_per_user: int = Field(
+        default=32, ge=1, le=10_000, description="Open WebSocket connections one user may hold at once."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for `GET /metrics` (Prometheus). Without it, only admins may read /metrics.",
+    )
+    request_body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="A request whose body has not fully arrived this long after its headers is answered 408.",
+    )
 
     _generated_signing_key: str | None = PrivateAttr(default=None)
 
