@@ -30,7 +30,9 @@ describe('sidebar navigation', () => {
         key: 'training',
         titleKey: 'nav.workspace',
         icon: NAV_SECTIONS[0]!.icon,
-        items: [{ routeName: 'evaluation', labelKey: 'nav.dashboard', icon: NAV_SECTIONS[0]!.icon, testId: 'nav-evaluation' }],
+        items: [
+          { routeName: 'evaluation', labelKey: 'nav.dashboard', icon: NAV_SECTIONS[0]!.icon, testId: 'nav-evaluation' },
+        ],
       },
     ]
     expect(visibleSections(future, 'admin', hasRoute).map((s) => s.key)).not.toContain('training')

@@ -6,8 +6,7 @@
  * The interfaces are written by hand after the server's shapes (api/schemas_chat.py); the calls go
  * through `authFetch` so the access token and the refresh-on-401 are the same as everywhere else.
  */
-import { toApiError } from './errors'
-import { authFetch } from './http'
+import { fetchText, requestJson, withQuery } from './http'
 import { eventJson, streamSse, type SseEvent } from './sse'
 
 /** Sampling parameters as OpenAI names them; absent = the server's / model's default. */
@@ -229,68 +228,54 @@ export function decodePlaygroundEvent(event: SseEvent): PlaygroundStreamEvent | 
   }
 }
 
-// ----- plain JSON calls -----
-
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: 'include' }
-  if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    init.headers = { 'Content-Type': 'application/json' }
-  }
-  const response = await authFetch(new Request(url, init))
-  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
-  if (response.status === 204) return undefined as T
-  return (await response.json()) as T
-}
-
-function query(params: Record<string, string | number | undefined>): string {
-  const search = new URLSearchParams()
-  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== '') search.set(key, String(value))
-  const text = search.toString()
-  return text ? `?${text}` : ''
-}
-
 const BASE = '/api/chat'
+
+/** POST and stream the answer, handing on each event `decode` understands. */
+function streamDecoded<E>(
+  url: string,
+  body: unknown,
+  decode: (raw: SseEvent) => E | null,
+  onEvent: (event: E) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  return streamSse({
+    url,
+    body,
+    signal,
+    onEvent: (raw) => {
+      const event = decode(raw)
+      if (event !== null) onEvent(event)
+    },
+  })
+}
 
 export const chatApi = {
   async listConversations(q: { q?: string; page?: number; page_size?: number } = {}): Promise<ConversationPage> {
-    return call('GET', `${BASE}/conversations${query(q)}`)
+    return requestJson('GET', `${BASE}/conversations`, { query: q })
   },
   async createConversation(body: ConversationInput = {}): Promise<ConversationDetail> {
-    return call('POST', `${BASE}/conversations`, body)
+    return requestJson('POST', `${BASE}/conversations`, { body })
   },
   async getConversation(id: number): Promise<ConversationDetail> {
-    return call('GET', `${BASE}/conversations/${id}`)
+    return requestJson('GET', `${BASE}/conversations/${id}`)
   },
   async updateConversation(id: number, body: ConversationInput): Promise<ConversationDetail> {
-    return call('PATCH', `${BASE}/conversations/${id}`, body)
+    return requestJson('PATCH', `${BASE}/conversations/${id}`, { body })
   },
   async deleteConversation(id: number): Promise<void> {
-    await call('DELETE', `${BASE}/conversations/${id}`)
+    await requestJson('DELETE', `${BASE}/conversations/${id}`)
   },
   /** The export as text (JSON or Markdown), for a file download. */
   async exportConversation(id: number, format: ExportFormat): Promise<string> {
-    const response = await authFetch(
-      new Request(`${BASE}/conversations/${id}/export?format=${format}`, { credentials: 'include' }),
-    )
-    if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
-    return response.text()
+    return fetchText(withQuery(`${BASE}/conversations/${id}/export`, { format }))
   },
   async importConversation(document: unknown): Promise<ConversationDetail> {
-    return call('POST', `${BASE}/conversations/import`, document)
+    return requestJson('POST', `${BASE}/conversations/import`, { body: document })
   },
 
   /** Send a user message and stream the answer. */
   send(id: number, body: SendInput, onEvent: (e: ChatStreamEvent) => void, signal?: AbortSignal): Promise<void> {
-    return streamSse({
-      url: `${BASE}/conversations/${id}/messages`,
-      body,
-      signal,
-      onEvent: (raw) => {
-        const event = decodeChatEvent(raw)
-        if (event !== null) onEvent(event)
-      },
-    })
+    return streamDecoded(`${BASE}/conversations/${id}/messages`, body, decodeChatEvent, onEvent, signal)
   },
   /** A new answer beside an assistant message (same parent), streamed like `send`. */
   regenerate(
@@ -300,60 +285,37 @@ export const chatApi = {
     onEvent: (e: ChatStreamEvent) => void,
     signal?: AbortSignal,
   ): Promise<void> {
-    return streamSse({
-      url: `${BASE}/conversations/${id}/messages/${messageId}/regenerate`,
-      body,
-      signal,
-      onEvent: (raw) => {
-        const event = decodeChatEvent(raw)
-        if (event !== null) onEvent(event)
-      },
-    })
+    const url = `${BASE}/conversations/${id}/messages/${messageId}/regenerate`
+    return streamDecoded(url, body, decodeChatEvent, onEvent, signal)
   },
 
   async listPrompts(): Promise<PromptPage> {
-    return call('GET', `${BASE}/prompts${query({ page_size: 100 })}`)
+    return requestJson('GET', `${BASE}/prompts`, { query: { page_size: 100 } })
   },
   async renderPrompt(id: number, variables: Record<string, string>): Promise<{ content: string }> {
-    return call('POST', `${BASE}/prompts/${id}/render`, { variables })
+    return requestJson('POST', `${BASE}/prompts/${id}/render`, { body: { variables } })
   },
 
-  runPlayground(body: PlaygroundInput, onEvent: (e: PlaygroundStreamEvent) => void, signal?: AbortSignal): Promise<void> {
-    return streamSse({
-      url: `${BASE}/playground`,
-      body,
-      signal,
-      onEvent: (raw) => {
-        const event = decodePlaygroundEvent(raw)
-        if (event !== null) onEvent(event)
-      },
-    })
+  runPlayground(
+    body: PlaygroundInput,
+    onEvent: (e: PlaygroundStreamEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return streamDecoded(`${BASE}/playground`, body, decodePlaygroundEvent, onEvent, signal)
   },
   async listPlayground(): Promise<PlaygroundPage> {
-    return call('GET', `${BASE}/playground${query({ page_size: 50 })}`)
+    return requestJson('GET', `${BASE}/playground`, { query: { page_size: 50 } })
   },
   async getPlayground(id: number): Promise<PlaygroundRun> {
-    return call('GET', `${BASE}/playground/${id}`)
+    return requestJson('GET', `${BASE}/playground/${id}`)
   },
   async deletePlayground(id: number): Promise<void> {
-    await call('DELETE', `${BASE}/playground/${id}`)
+    await requestJson('DELETE', `${BASE}/playground/${id}`)
   },
 
   /** The models this user may chat with (same Bearer token as the rest of the app). */
   async models(): Promise<OpenAiModel[]> {
-    const body = await call<{ data?: OpenAiModel[] }>('GET', '/v1/models')
+    const body = await requestJson<{ data?: OpenAiModel[] }>('GET', '/v1/models')
     return Array.isArray(body.data) ? body.data : []
   },
-}
-
-/** Hand the browser a text as a file download. */
-export function downloadText(text: string, filename: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }))
-  const link = document.createElement('a')
-  link.href = url
-  link.download = filename
-  document.body.appendChild(link)
-  link.click()
-  link.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }

@@ -2,12 +2,11 @@
  * The datasets API (issue 4) as the views use it: typed calls through the generated client, plus
  * the upload transport (XHR, for progress) that the upload task drives.
  */
-import type { ByteRange, UploadMeta, UploadTransport } from '@/composables/useDatasetUpload'
-import { normalizeRanges } from '@/composables/useDatasetUpload'
+import { normalizeRanges, type ByteRange } from '@/lib/upload/ranges'
+import type { UploadMeta, UploadTransport } from '@/lib/upload/task'
 
 import { api, unwrap } from './client'
-import { toApiError } from './errors'
-import { authFetch } from './http'
+import { downloadFile, withQuery } from './http'
 import type { components } from './schema'
 import { sendWithProgress } from './xhr'
 
@@ -39,21 +38,6 @@ export interface ListQuery {
   page_size: number
 }
 
-/** The file name a Content-Disposition header suggests (RFC 5987 `filename*` first). */
-export function filenameOf(header: string | null): string | null {
-  if (!header) return null
-  const extended = /filename\*=(?:UTF-8'')?([^;]+)/i.exec(header)
-  if (extended?.[1]) {
-    try {
-      return decodeURIComponent(extended[1].trim().replace(/^"|"$/g, ''))
-    } catch {
-      // fall through to the plain form
-    }
-  }
-  const plain = /filename="?([^";]+)"?/i.exec(header)
-  return plain?.[1]?.trim() || null
-}
-
 /** How many rows a dry run shows before/after. */
 export const DRY_RUN_ROWS = 10
 
@@ -82,7 +66,9 @@ export const datasetsApi = {
     return unwrap(await api.GET('/api/datasets/{dataset_id}/preview', { params: { path: { dataset_id: id }, query } }))
   },
   async stats(id: number, version?: number) {
-    return unwrap(await api.GET('/api/datasets/{dataset_id}/stats', { params: { path: { dataset_id: id }, query: { version } } }))
+    return unwrap(
+      await api.GET('/api/datasets/{dataset_id}/stats', { params: { path: { dataset_id: id }, query: { version } } }),
+    )
   },
   async versions(id: number) {
     return unwrap(await api.GET('/api/datasets/{dataset_id}/versions', byId(id)))
@@ -98,7 +84,9 @@ export const datasetsApi = {
   /** Rows added, removed and changed from version `a` to version `b` (version ids). */
   async compare(id: number, a: number, b: number, samples = 5) {
     return unwrap(
-      await api.GET('/api/datasets/{dataset_id}/compare', { params: { path: { dataset_id: id }, query: { a, b, samples } } }),
+      await api.GET('/api/datasets/{dataset_id}/compare', {
+        params: { path: { dataset_id: id }, query: { a, b, samples } },
+      }),
     )
   },
   async preprocess(id: number, options: PreprocessOptions, dryRun: boolean, message = '') {
@@ -109,33 +97,10 @@ export const datasetsApi = {
       }),
     )
   },
-  /**
-   * Download a file. The access token lives in memory, so a plain link would arrive without it:
-   * fetch with the token, then hand the browser the blob.
-   */
+  /** Download the original upload, or with `normalized` the JSONL the trainer reads. */
   async download(id: number, fallbackName: string, opts: { version?: number; normalized?: boolean } = {}) {
-    const params = new URLSearchParams()
-    if (opts.version !== undefined) params.set('version', String(opts.version))
-    if (opts.normalized) params.set('normalized', 'true')
-    const query = params.toString()
-    const response = await authFetch(new Request(`/api/datasets/${id}/download${query ? `?${query}` : ''}`, { credentials: 'include' }))
-    if (!response.ok) {
-      let body: unknown = null
-      try {
-        body = await response.json()
-      } catch {
-        // not JSON
-      }
-      throw toApiError(response.status, body)
-    }
-    const url = URL.createObjectURL(await response.blob())
-    const link = document.createElement('a')
-    link.href = url
-    link.download = filenameOf(response.headers.get('Content-Disposition')) ?? fallbackName
-    document.body.appendChild(link)
-    link.click()
-    link.remove()
-    setTimeout(() => URL.revokeObjectURL(url), 10_000)
+    const query = { version: opts.version, normalized: opts.normalized ? 'true' : undefined }
+    await downloadFile(withQuery(`/api/datasets/${id}/download`, query), fallbackName)
   },
 }
 
@@ -147,7 +112,12 @@ export const datasetUploadTransport: UploadTransport<Dataset> = {
     if (meta.name) form.append('name', meta.name)
     if (meta.description) form.append('description', meta.description)
     if (meta.format) form.append('format', meta.format)
-    const created = await sendWithProgress<DatasetCreated>({ method: 'POST', url: '/api/datasets', body: form, ...hooks })
+    const created = await sendWithProgress<DatasetCreated>({
+      method: 'POST',
+      url: '/api/datasets',
+      body: form,
+      ...hooks,
+    })
     return created.dataset
   },
   async createSession(input, signal) {
@@ -185,7 +155,10 @@ export const datasetUploadTransport: UploadTransport<Dataset> = {
   },
   async complete(sessionId, signal) {
     const created = unwrap(
-      await api.POST('/api/datasets/uploads/{upload_id}/complete', { params: { path: { upload_id: sessionId } }, signal }),
+      await api.POST('/api/datasets/uploads/{upload_id}/complete', {
+        params: { path: { upload_id: sessionId } },
+        signal,
+      }),
     )
     return created.dataset
   },

@@ -2,7 +2,7 @@
  * The deployments API (issue 6): model versions served by an inference backend (the builtin
  * worker or vLLM). Shapes typed by hand after `api/schemas_deployments.py` (see api/models.ts).
  */
-import { requestJson } from './models'
+import { requestJson } from './http'
 
 export type DeploymentStatus = 'starting' | 'ready' | 'failed' | 'stopped'
 export type DeploymentBackend = 'builtin' | 'vllm'

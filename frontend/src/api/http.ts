@@ -6,7 +6,13 @@
  * store to refresh — the store shares one in-flight refresh among every caller, so N requests
  * failing together cause one refresh — and replay each request once with the new token.
  * If the refresh fails, the session is over: `onAuthFailure` sends the user to the login page.
+ *
+ * The helpers at the end build on it for what the typed client does not cover: hand-typed JSON
+ * routes (`requestJson`), text and file downloads.
  */
+import { saveResponse } from '@/lib/download'
+
+import { toApiError } from './errors'
 
 export interface AuthHooks {
   /** The current access token, or null when logged out. */
@@ -70,4 +76,55 @@ export async function authFetch(input: Request): Promise<Response> {
   const replay = await fetch(withToken(spare, hooks.getToken()))
   if (replay.status === 401) hooks.onAuthFailure()
   return replay
+}
+
+// ----- calls outside the typed client (hand-typed routes, files, text) -----
+
+export type Query = Record<string, string | number | boolean | null | undefined>
+
+/** `path?query`, leaving out empty values. */
+export function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, String(value))
+  }
+  const text = params.toString()
+  return text ? `${path}?${text}` : path
+}
+
+/** authFetch a URL; a non-2xx answer throws an ApiError with the server's error body. */
+export async function fetchOk(url: string, init: RequestInit = {}): Promise<Response> {
+  const response = await authFetch(new Request(url, { credentials: 'include', ...init }))
+  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
+  return response
+}
+
+/** One JSON call: the body is sent as JSON, a non-2xx answer throws an ApiError. */
+export async function requestJson<T>(
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+  path: string,
+  opts: { query?: Query; body?: unknown } = {},
+): Promise<T> {
+  const init: RequestInit = { method, headers: { Accept: 'application/json' } }
+  if (opts.body !== undefined) {
+    init.body = JSON.stringify(opts.body)
+    init.headers = { ...init.headers, 'Content-Type': 'application/json' }
+  }
+  const response = await fetchOk(withQuery(path, opts.query), init)
+  if (response.status === 204) return undefined as T
+  const text = await response.text()
+  return (text ? JSON.parse(text) : undefined) as T
+}
+
+/** A text resource (a YAML spec, a conversation export). */
+export async function fetchText(url: string): Promise<string> {
+  return (await fetchOk(url)).text()
+}
+
+/**
+ * Download a file. The access token lives in memory, so a plain link would arrive without it:
+ * fetch with the token, then hand the browser the blob (named as the server says, else `fallbackName`).
+ */
+export async function downloadFile(url: string, fallbackName: string): Promise<void> {
+  await saveResponse(await fetchOk(url), fallbackName)
 }

@@ -1,11 +1,12 @@
 /**
  * The jobs API (issue 5) as the views use it: friendly types and thin calls through the typed
- * client for jobs, the queue, templates, presets, the spec schema, the memory estimate and
- * notifications. The job page (api/jobDetail.ts) builds on the same types.
+ * client for jobs, the queue, the spec schema and the memory estimate, and what the job page reads
+ * of a run: metrics, events, logs (tail and pages), checkpoints, artifacts, pinning and downloads.
+ * The live stream's frames are typed here too: the WebSocket protocol is not in the OpenAPI document.
+ * Templates and presets are in api/templates.ts, notifications in api/notifications.ts.
  */
 import { api, unwrap } from './client'
-import { toApiError } from './errors'
-import { authFetch } from './http'
+import { downloadFile, fetchText } from './http'
 import type { components } from './schema'
 
 type Schemas = components['schemas']
@@ -78,21 +79,8 @@ export interface JobListQuery {
   page_size?: number
 }
 
-// ----- templates, presets, spec schema, estimate, notifications -----
-
-export type Template = Schemas['TemplatePublic']
-export type TemplatePage = Schemas['TemplatePage']
-export type TemplateInput = Schemas['TemplateCreate']
-export type TemplateScope = 'all' | 'mine' | 'shared'
 export type Estimate = Schemas['EstimatePublic']
 export type EstimateParts = Schemas['EstimateParts']
-export type Preset = Schemas['PresetPublic']
-export type PresetMethod = Preset['method']
-export type ParsedSpec = Schemas['ParsedSpecPublic']
-export type AppNotification = Schemas['NotificationPublic']
-export type NotificationPage = Schemas['NotificationPage']
-export type NotificationSettings = Schemas['NotificationSettings']
-export type WebhookTestResult = Schemas['WebhookTestResult']
 
 /** One property of the spec's JSON schema (what the form reads of it). */
 export interface SchemaProperty {
@@ -115,19 +103,70 @@ export interface SpecSchema {
   groups: { common: string[]; advanced: string[]; hidden?: string[] }
 }
 
-/** Hand the browser a text as a file download. */
-export function saveText(text: string, filename: string, type = 'text/yaml'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }))
-  const link = document.createElement('a')
-  link.href = url
-  link.download = filename
-  document.body.appendChild(link)
-  link.click()
-  link.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+// ----- engine events as the server stores and streams them (flat, `seq` unique per job) -----
+
+export interface BaseEvent {
+  seq: number
+  type: string
+  ts: number
+  [key: string]: unknown
+}
+export interface MetricEvent extends BaseEvent {
+  type: 'metric'
+  step: number
+  total_steps?: number | null
+  epoch?: number | null
+  loss?: number | null
+  lr?: number | null
+  grad_norm?: number | null
+  tokens_per_s?: number | null
+  progress?: number | null
+  eta_s?: number | null
+  elapsed_s?: number | null
+  peak_rss_mb?: number | null
+}
+export interface EvalEvent extends BaseEvent {
+  type: 'eval'
+  step: number
+  eval_loss?: number | null
+}
+export interface GpuSample {
+  index: number
+  util_pct?: number | null
+  mem_used_mb?: number | null
+  mem_total_mb?: number | null
+  temp_c?: number | null
+}
+export interface ResourceSample {
+  cpu_pct?: number | null
+  rss_mb?: number | null
+  gpus?: GpuSample[]
+  ts?: number
+}
+export type JobEventAny = BaseEvent
+
+/** Server → client frames of `WS /ws/jobs/{id}`. */
+export type StreamMessage =
+  | { type: 'snapshot'; job: Job; last_seq: number; resources: ResourceSample | null }
+  | { type: 'job'; job: Job }
+  | { type: 'heartbeat'; ts: number }
+  | BaseEvent
+
+/** One training point of the loss / learning-rate charts. */
+export type MetricPoint = JobMetrics['points'][number]
+export interface EvalPoint {
+  step: number
+  eval_loss?: number | null
 }
 
+export type LogPage = Schemas['JobLogPage']
+export type Checkpoint = Schemas['CheckpointPublic']
+export type Artifact = Schemas['ArtifactPublic']
+/** The job row as the page shows it (attempt, pinned, resume_from… included). */
+export type JobView = Job
+
 const byId = (job_id: number) => ({ params: { path: { job_id } } })
+const enc = encodeURIComponent
 
 export const jobsApi = {
   async list(q: JobListQuery = {}): Promise<JobPage> {
@@ -184,52 +223,48 @@ export const jobsApi = {
   },
   /** The job's spec as YAML text. */
   async specYaml(id: number): Promise<string> {
-    const response = await authFetch(new Request(`/api/jobs/${id}/spec.yaml`, { credentials: 'include' }))
-    if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
-    return response.text()
+    return fetchText(`/api/jobs/${id}/spec.yaml`)
   },
-}
 
-export const templatesApi = {
-  async list(scope: TemplateScope = 'all', page = 1, pageSize = 100): Promise<TemplatePage> {
-    return unwrap(await api.GET('/api/templates', { params: { query: { scope, page, page_size: pageSize } } }))
+  // ----- what the job page reads of a run -----
+  async metrics(id: number, downsample = 2000): Promise<JobMetrics> {
+    return unwrap(
+      await api.GET('/api/jobs/{job_id}/metrics', { params: { path: { job_id: id }, query: { downsample } } }),
+    )
   },
-  async get(id: number): Promise<Template> {
-    return unwrap(await api.GET('/api/templates/{template_id}', { params: { path: { template_id: id } } }))
+  async events(id: number, after = 0, limit = 1000): Promise<{ items: JobEventAny[]; last_seq: number }> {
+    const page = unwrap(
+      await api.GET('/api/jobs/{job_id}/events', { params: { path: { job_id: id }, query: { after, limit } } }),
+    )
+    return { items: page.items as JobEventAny[], last_seq: page.last_seq }
   },
-  async create(body: TemplateInput): Promise<Template> {
-    return unwrap(await api.POST('/api/templates', { body }))
+  /** The last `tail` readable lines and where to follow from (`next_offset`). */
+  async logTail(id: number, tail = 500): Promise<LogPage> {
+    return unwrap(await api.GET('/api/jobs/{job_id}/logs', { params: { path: { job_id: id }, query: { tail } } }))
   },
-  async remove(id: number): Promise<void> {
-    unwrap(await api.DELETE('/api/templates/{template_id}', { params: { path: { template_id: id } } }))
+  async logPage(id: number, offset: number, limit = 256 * 1024): Promise<LogPage> {
+    return unwrap(
+      await api.GET('/api/jobs/{job_id}/logs', { params: { path: { job_id: id }, query: { offset, limit } } }),
+    )
   },
-  async presets(): Promise<Preset[]> {
-    return unwrap(await api.GET('/api/templates/presets')).items
+  async checkpoints(id: number): Promise<Checkpoint[]> {
+    return unwrap(await api.GET('/api/jobs/{job_id}/checkpoints', byId(id))).items
   },
-  /** Parse a YAML spec (ours or a LLaMA-Factory training YAML) without saving anything. */
-  async parseYaml(yaml: string): Promise<ParsedSpec> {
-    return unwrap(await api.POST('/api/templates/parse', { body: { yaml } }))
+  async artifacts(id: number): Promise<Artifact[]> {
+    return unwrap(await api.GET('/api/jobs/{job_id}/artifacts', byId(id))).items
   },
-}
-
-export const notificationsApi = {
-  async list(q: { unread_only?: boolean; page?: number; page_size?: number } = {}): Promise<NotificationPage> {
-    return unwrap(await api.GET('/api/notifications', { params: { query: q } }))
+  async pin(id: number, pinned: boolean): Promise<JobView> {
+    return pinned
+      ? unwrap(await api.POST('/api/jobs/{job_id}/pin', byId(id)))
+      : unwrap(await api.POST('/api/jobs/{job_id}/unpin', byId(id)))
   },
-  /** Returns how many are still unread. */
-  async markRead(ids: number[]): Promise<number> {
-    return unwrap(await api.POST('/api/notifications/read', { body: { ids, all: false } })).unread
+  downloadLog(id: number): Promise<void> {
+    return downloadFile(`/api/jobs/${id}/logs/download`, `job-${id}-engine.log`)
   },
-  async markAllRead(): Promise<number> {
-    return unwrap(await api.POST('/api/notifications/read', { body: { all: true } })).unread
+  downloadCheckpoint(id: number, name: string): Promise<void> {
+    return downloadFile(`/api/jobs/${id}/checkpoints/${enc(name)}/archive`, `job-${id}-${name}.tar.gz`)
   },
-  async settings(): Promise<NotificationSettings> {
-    return unwrap(await api.GET('/api/notifications/settings'))
-  },
-  async saveSettings(body: { webhook_url: string | null }): Promise<NotificationSettings> {
-    return unwrap(await api.PUT('/api/notifications/settings', { body }))
-  },
-  async testWebhook(): Promise<WebhookTestResult> {
-    return unwrap(await api.POST('/api/notifications/test-webhook', { body: {} }))
+  downloadArtifact(id: number, name: string): Promise<void> {
+    return downloadFile(`/api/jobs/${id}/artifacts/${enc(name)}/archive`, `job-${id}-${name}.tar.gz`)
   },
 }

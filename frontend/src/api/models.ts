@@ -4,57 +4,10 @@
  *
  * The backend for these routes was written in parallel with this module, so the shapes are typed
  * here by hand after `api/schemas_models.py` (switch to the generated `components['schemas']` once
- * schema.d.ts has them); calls go through the same authenticated fetch as the generated client (one
- * refresh-and-replay on 401) and fail with the same ApiError.
+ * schema.d.ts has them); calls go through `requestJson` (api/http.ts): the same authenticated fetch
+ * as the generated client (one refresh-and-replay on 401), failing with the same ApiError.
  */
-import { filenameOf } from './datasets'
-import { toApiError } from './errors'
-import { authFetch } from './http'
-
-// ----- a small JSON transport shared by models.ts, deployments.ts and providers.ts -----
-
-type Query = Record<string, string | number | boolean | null | undefined>
-
-function withQuery(path: string, query: Query = {}): string {
-  const params = new URLSearchParams()
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== null && value !== '') params.set(key, String(value))
-  }
-  const text = params.toString()
-  return text ? `${path}?${text}` : path
-}
-
-/** One JSON call: the body is sent as JSON, a non-2xx answer throws an ApiError. */
-export async function requestJson<T>(
-  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
-  path: string,
-  opts: { query?: Query; body?: unknown } = {},
-): Promise<T> {
-  const init: RequestInit = { method, credentials: 'include', headers: { Accept: 'application/json' } }
-  if (opts.body !== undefined) {
-    init.body = JSON.stringify(opts.body)
-    init.headers = { ...init.headers, 'Content-Type': 'application/json' }
-  }
-  const response = await authFetch(new Request(withQuery(path, opts.query), init))
-  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
-  if (response.status === 204) return undefined as T
-  const text = await response.text()
-  return (text ? JSON.parse(text) : undefined) as T
-}
-
-/** Fetch a file through the authenticated fetch and hand it to the browser as a download. */
-export async function downloadFile(url: string, fallbackName: string): Promise<void> {
-  const response = await authFetch(new Request(url, { credentials: 'include' }))
-  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
-  const blobUrl = URL.createObjectURL(await response.blob())
-  const link = document.createElement('a')
-  link.href = blobUrl
-  link.download = filenameOf(response.headers.get('Content-Disposition')) ?? fallbackName
-  document.body.appendChild(link)
-  link.click()
-  link.remove()
-  setTimeout(() => URL.revokeObjectURL(blobUrl), 10_000)
-}
+import { downloadFile, requestJson } from './http'
 
 // ----- shapes -----
 
@@ -208,7 +161,6 @@ export interface MergeStarted {
   job: QueuedJob
   version: ModelVersion
 }
-
 
 export const modelsApi = {
   async list(q: ModelListQuery = {}): Promise<ModelPage> {

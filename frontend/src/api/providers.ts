@@ -3,7 +3,7 @@
  * as `<provider>/<model>`. The API key is write-only: the server answers `has_api_key` and its last
  * four characters. Shapes typed by hand after `api/schemas_providers.py` (see api/models.ts).
  */
-import { requestJson } from './models'
+import { requestJson } from './http'
 
 export interface Provider {
   id: number

@@ -36,6 +36,9 @@ export interface paths {
         /**
          * Register
          * @description Create a researcher account. Log in afterwards to get tokens.
+         *
+         *     Limited per client address (429 `registration_throttled`); a taken username or email gets one
+         *     409 `username_or_email_taken` for both, so the answer does not tell which accounts exist.
          */
         post: operations["auth_register"];
         delete?: never;
@@ -76,6 +79,8 @@ export interface paths {
         /**
          * Refresh
          * @description Exchange the refresh cookie for a new access token and a new refresh cookie (rotation).
+         *
+         *     A request with an `Origin` other than this server's is refused (403 `cross_origin`).
          */
         post: operations["auth_refresh"];
         delete?: never;
@@ -95,7 +100,9 @@ export interface paths {
         put?: never;
         /**
          * Logout
-         * @description End this session: its refresh tokens are revoked and the cookie cleared. Always 204.
+         * @description End this session: its refresh tokens and access tokens stop working, the cookie is cleared.
+         *
+         *     204 whatever the cookie; 403 `cross_origin` for a request from another site's page.
          */
         post: operations["auth_logout"];
         delete?: never;
@@ -137,6 +144,8 @@ export interface paths {
         /**
          * Change Password
          * @description Change your password. Your other sessions are logged out; this one stays.
+         *
+         *     With `revoke_api_keys`, your API keys stop working too.
          */
         post: operations["auth_change_password"];
         delete?: never;
@@ -238,7 +247,9 @@ export interface paths {
         put?: never;
         /**
          * Reset Password
-         * @description Set a new password, or generate a temporary one (returned once). Logs the user out everywhere.
+         * @description Set a new password, or generate a temporary one (returned once).
+         *
+         *     Logs the user out everywhere and, unless `revoke_api_keys` is false, revokes their API keys.
          */
         post: operations["admin_reset_password"];
         delete?: never;
@@ -3531,7 +3542,7 @@ export interface components {
             name: string;
             /**
              * Spec
-             * @description A job spec in the engine's vocabulary (LLaMA-Factory keys); `dataset` is the id of a LoRAForge dataset, `dataset_version` optionally a version id of it (default: its current version; pinned). `model_name_or_path`: `demo-tiny` or a Hugging Face hub id.
+             * @description A job spec in the engine's vocabulary (LLaMA-Factory keys); `dataset` is the id of a LoRAForge dataset, `dataset_version` optionally a version id of it (default: its current version; pinned). `model_name_or_path`: `demo-tiny` or a Hugging Face hub id. At most 256 keys, nested at most 8 levels, 10000 values in all.
              */
             spec: {
                 [key: string]: unknown;
@@ -4239,9 +4250,15 @@ export interface components {
             current_password: string;
             /**
              * New Password
-             * @description At least 8 characters.
+             * @description At least 8 characters, not a common password, not easy to guess (422 `weak_password`), no control characters (422 `invalid_password`).
              */
             new_password: string;
+            /**
+             * Revoke Api Keys
+             * @description Also revoke all your API keys (do this if the old password may have leaked).
+             * @default false
+             */
+            revoke_api_keys: boolean;
         };
         /** PasswordResetRequest */
         PasswordResetRequest: {
@@ -4250,6 +4267,12 @@ export interface components {
              * @description The new password; omit to generate a temporary one.
              */
             password?: string | null;
+            /**
+             * Revoke Api Keys
+             * @description Also revoke the user's API keys (default: a reset usually means the account was lost or taken over, and keys made by whoever held it must stop working too).
+             * @default true
+             */
+            revoke_api_keys: boolean;
         };
         /** PasswordResetResponse */
         PasswordResetResponse: {
@@ -4893,7 +4916,7 @@ export interface components {
             email: string;
             /**
              * Password
-             * @description At least 8 characters.
+             * @description At least 8 characters, not a common password, not easy to guess (422 `weak_password`), no control characters (422 `invalid_password`).
              */
             password: string;
         };
@@ -4969,7 +4992,10 @@ export interface components {
         };
         /** SpecParse */
         SpecParse: {
-            /** Yaml */
+            /**
+             * Yaml
+             * @description At most 131072 characters, nested at most 8 levels, no aliases.
+             */
             yaml: string;
         };
         /** SpecSchemaPublic */
@@ -5105,7 +5131,7 @@ export interface components {
             description: string;
             /**
              * Spec
-             * @description A job spec in the engine's vocabulary (as for POST /api/jobs). `dataset` (a LoRAForge dataset id) is optional in a template.
+             * @description A job spec in the engine's vocabulary (as for POST /api/jobs). `dataset` (a LoRAForge dataset id) is optional in a template. At most 256 keys, nested at most 8 levels, 10000 values in all.
              */
             spec: {
                 [key: string]: unknown;
@@ -5206,7 +5232,7 @@ export interface components {
             description?: string | null;
             /**
              * Spec
-             * @description A job spec in the engine's vocabulary (as for POST /api/jobs). `dataset` (a LoRAForge dataset id) is optional in a template.
+             * @description A job spec in the engine's vocabulary (as for POST /api/jobs). `dataset` (a LoRAForge dataset id) is optional in a template. At most 256 keys, nested at most 8 levels, 10000 values in all.
              */
             spec?: {
                 [key: string]: unknown;
@@ -9843,7 +9869,7 @@ export interface operations {
                 "application/json": {
                     /**
                      * Yaml
-                     * @description A YAML spec: ours (GET .../export, .../spec.yaml) or a LLaMA-Factory training YAML.
+                     * @description A YAML spec: ours (GET .../export, .../spec.yaml) or a LLaMA-Factory training YAML. At most 131072 characters, nested at most 8 levels, no aliases.
                      */
                     yaml: string;
                     /**

@@ -8,8 +8,7 @@
  * stream and hands every event to a callback; aborting its signal cancels the read, which closes
  * the connection, which is how the server learns to stop generating.
  */
-import { toApiError } from './errors'
-import { authFetch } from './http'
+import { fetchOk } from './http'
 
 export interface SseEvent {
   /** The `event:` field, "message" when the frame had none (as EventSource does). */
@@ -127,16 +126,12 @@ export interface SseRequest {
 export async function streamSse(request: SseRequest): Promise<void> {
   const headers = new Headers({ Accept: 'text/event-stream' })
   if (request.body !== undefined) headers.set('Content-Type', 'application/json')
-  const response = await authFetch(
-    new Request(request.url, {
-      method: request.method ?? 'POST',
-      headers,
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      credentials: 'include',
-      signal: request.signal,
-    }),
-  )
-  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null))
+  const response = await fetchOk(request.url, {
+    method: request.method ?? 'POST',
+    headers,
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    signal: request.signal,
+  })
   if (response.body === null) return
   const reader = response.body.getReader()
   const decoder = new TextDecoder()

@@ -1,44 +1,74 @@
 /**
- * One ECharts instance bound to an element, tree-shaken: only the charts and components
- * registered below end up in the bundle (import from 'echarts/core', never from 'echarts').
- * The chart follows the app's theme, resizes with its element (ResizeObserver) and is
- * disposed when the component unmounts.
+ * One ECharts instance bound to an element: the one chart lifecycle of the app (dataset statistics,
+ * the job page's loss and learning-rate charts, the comparison page).
+ *
+ * - Tree-shaken: only the charts and components registered below end up in the bundle (import from
+ *   'echarts/core', never from 'echarts').
+ * - Follows the app's theme (re-created on a light/dark switch), resizes with its element
+ *   (ResizeObserver), and is disposed when the component unmounts.
+ * - `live: true` is for charts whose points keep arriving (a running job): each update is merged
+ *   into the chart instead of replacing it, so appended points keep the user's zoom window, and
+ *   `replaceMerge` drops series that went away (a job removed from a comparison). The option is not
+ *   watched deeply: a live chart's arrays are replaced, not mutated, and may hold thousands of points.
  */
-import { BarChart, PieChart } from 'echarts/charts'
-import { GridComponent, LegendComponent, TitleComponent, TooltipComponent } from 'echarts/components'
-import * as echarts from 'echarts/core'
-import type { ComposeOption } from 'echarts/core'
-import type { BarSeriesOption, PieSeriesOption } from 'echarts/charts'
+import { BarChart, LineChart, PieChart } from 'echarts/charts'
+import type { BarSeriesOption, LineSeriesOption, PieSeriesOption } from 'echarts/charts'
+import { DataZoomComponent, GridComponent, LegendComponent, TitleComponent, TooltipComponent } from 'echarts/components'
 import type {
+  DataZoomComponentOption,
   GridComponentOption,
   LegendComponentOption,
   TitleComponentOption,
   TooltipComponentOption,
 } from 'echarts/components'
+import * as echarts from 'echarts/core'
+import type { ComposeOption } from 'echarts/core'
 import { CanvasRenderer } from 'echarts/renderers'
 import { onBeforeUnmount, onMounted, shallowRef, watch, type Ref } from 'vue'
 
 import { useThemeStore } from '@/stores/theme'
 
-echarts.use([BarChart, PieChart, GridComponent, LegendComponent, TitleComponent, TooltipComponent, CanvasRenderer])
+echarts.use([
+  BarChart,
+  LineChart,
+  PieChart,
+  DataZoomComponent,
+  GridComponent,
+  LegendComponent,
+  TitleComponent,
+  TooltipComponent,
+  CanvasRenderer,
+])
 
 export type ChartOption = ComposeOption<
   | BarSeriesOption
+  | LineSeriesOption
   | PieSeriesOption
+  | DataZoomComponentOption
   | GridComponentOption
   | LegendComponentOption
   | TitleComponentOption
   | TooltipComponentOption
 >
 
-export function useEcharts(el: Ref<HTMLElement | null | undefined>, option: () => ChartOption) {
+export interface EchartsOptions {
+  /** Points keep arriving: merge updates (keeps the zoom window) rather than replace the chart. */
+  live?: boolean
+}
+
+export function useEcharts(
+  el: Ref<HTMLElement | null | undefined>,
+  option: () => ChartOption,
+  { live = false }: EchartsOptions = {},
+) {
   const theme = useThemeStore()
   const chart = shallowRef<echarts.ECharts | null>(null)
   let observer: ResizeObserver | null = null
 
   function render(): void {
     // A transparent background lets the card's own (light or dark) colour show through.
-    chart.value?.setOption({ backgroundColor: 'transparent', ...option() }, { notMerge: true })
+    const next = { backgroundColor: 'transparent', ...option() }
+    chart.value?.setOption(next, live ? { replaceMerge: ['series'] } : { notMerge: true })
   }
 
   function init(): void {
@@ -56,7 +86,7 @@ export function useEcharts(el: Ref<HTMLElement | null | undefined>, option: () =
     }
   })
 
-  watch(option, render, { deep: true })
+  watch(option, render, { deep: !live })
   watch(() => theme.isDark, init)
 
   onBeforeUnmount(() => {

@@ -14,66 +14,32 @@
  */
 import { onScopeDispose, readonly, ref, shallowRef, unref, watch, type Ref } from 'vue'
 
-import type { EvalPoint, JobEventAny, JobView, MetricPoint, ResourceSample, StreamMessage } from '@/api/jobDetail'
-import { jobDetailApi, type LogPage } from '@/api/jobDetail'
-import { ACTIVE_STATUSES } from '@/api/jobs'
+import {
+  ACTIVE_STATUSES,
+  jobsApi,
+  type EvalPoint,
+  type JobEventAny,
+  type JobView,
+  type MetricPoint,
+  type ResourceSample,
+  type StreamMessage,
+} from '@/api/jobs'
+import {
+  CLOSE_NOT_FOUND,
+  CLOSE_UNAUTHENTICATED,
+  DEFAULT_BACKOFF,
+  SUBPROTOCOL,
+  appendPoint,
+  backoffDelay,
+  createLogFollower,
+  tokenExpired,
+  type BackoffOptions,
+  type ConnectionState,
+  type LogSource,
+  type SocketFactory,
+  type SocketLike,
+} from '@/lib/jobStream'
 import { useAuthStore } from '@/stores/auth'
-
-export const CLOSE_UNAUTHENTICATED = 4401
-export const CLOSE_NOT_FOUND = 4404
-export const SUBPROTOCOL = 'loraforge.bearer'
-
-/** The part of the browser's WebSocket the stream uses (tests pass a fake class). */
-export interface SocketLike {
-  onopen: ((ev: Event) => unknown) | null
-  onmessage: ((ev: MessageEvent) => unknown) | null
-  onclose: ((ev: CloseEvent) => unknown) | null
-  onerror: ((ev: Event) => unknown) | null
-  close(code?: number, reason?: string): void
-}
-export type SocketFactory = (url: string, protocols: string[]) => SocketLike
-
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'not_found' | 'unauthorized' | 'closed'
-
-export interface BackoffOptions {
-  /** First retry delay. */
-  baseMs: number
-  /** No retry waits longer than this (before jitter). */
-  maxMs: number
-  /** Extra random share of the delay, 0..1 (0.3 → up to +30 %). */
-  jitter: number
-}
-export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 15_000, jitter: 0.3 }
-
-/** Delay before reconnect attempt `attempt` (0-based): base·2^attempt, capped, plus jitter. */
-export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BACKOFF, random = Math.random): number {
-  const exp = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 30))
-  return Math.round(exp * (1 + opts.jitter * random()))
-}
-
-/** Whether a JWT's `exp` has passed (or will within `skewS`); unreadable tokens count as valid. */
-export function tokenExpired(token: string, nowS = Date.now() / 1000, skewS = 20): boolean {
-  const payload = token.split('.')[1]
-  if (!payload) return false
-  try {
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'))
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp
-    return typeof exp === 'number' && exp - skewS <= nowS
-  } catch {
-    return false // an API key or an opaque token: let the server judge it
-  }
-}
-
-/** Append a training point; a resumed run repeats steps after its checkpoint, and those replace the old ones. */
-export function appendPoint<T extends { step: number }>(points: T[], point: T): void {
-  const last = points[points.length - 1]
-  if (last !== undefined && point.step <= last.step) {
-    let keep = points.length
-    while (keep > 0 && points[keep - 1]!.step >= point.step) keep--
-    points.splice(keep)
-  }
-  points.push(point)
-}
 
 const TIMELINE_TYPES = new Set(['status', 'checkpoint', 'artifact', 'error'])
 /** Log lines kept in memory; the viewer's download link has the whole file. */
@@ -97,13 +63,9 @@ export interface JobStreamOptions {
   flushMs?: number
 }
 
-export interface LogSource {
-  tail: (jobId: number) => Promise<Pick<LogPage, 'lines' | 'next_offset'>>
-  from: (jobId: number, offset: number) => Promise<Pick<LogPage, 'lines' | 'next_offset'>>
-}
 const DEFAULT_LOG_SOURCE: LogSource = {
-  tail: (id) => jobDetailApi.logTail(id, 1000),
-  from: (id, offset) => jobDetailApi.logPage(id, offset),
+  tail: (id) => jobsApi.logTail(id, 1000),
+  from: (id, offset) => jobsApi.logPage(id, offset),
 }
 
 function defaultBaseUrl(): string {
@@ -150,9 +112,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
   let disposed = false
   let authRetried = false
   let generation = 0 // bumps when the job changes: late callbacks of an old socket are ignored
-  let logOffset: number | null = null // where the log follower reads next; null before the tail
-  let logTimer: ReturnType<typeof setTimeout> | null = null
-  let logBusyGen = -1 // the generation whose read is in flight (one at a time per job)
+  const log = createLogFollower(logSource, appendLines, logPollMs)
 
   function reset(): void {
     job.value = null
@@ -163,7 +123,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
     evalPoints.value = []
     logs.value = []
     timeline.value = []
-    logOffset = null
+    log.reset()
     attempt = 0
     reconnects.value = 0
     authRetried = false
@@ -298,38 +258,14 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
     logs.value = all.length > MAX_LOG_LINES ? all.slice(all.length - MAX_LOG_LINES) : all
   }
 
-  /** Read what the engine printed since the last read (the tail, the first time). */
-  async function readLog(): Promise<void> {
-    const gen = generation
-    if (logBusyGen === gen) return
-    const id = unref(jobId)
-    logBusyGen = gen
-    try {
-      // Several pages when a lot arrived at once; the server cuts each at a line end.
-      for (let page = 0; page < 20; page++) {
-        const before = logOffset
-        const result = before === null ? await logSource.tail(id) : await logSource.from(id, before)
-        if (gen !== generation) return
-        appendLines(result.lines)
-        logOffset = result.next_offset
-        if (before === null || result.next_offset <= before) break
-      }
-    } catch {
-      // No log yet (a queued job) or a passing network error: the next read tries again.
-    } finally {
-      if (logBusyGen === gen) logBusyGen = -1
-    }
-  }
-
   const following = () => job.value !== null && ACTIVE_STATUSES.includes(job.value.status)
 
   function scheduleLogRead(): void {
-    if (logTimer !== null || disposed) return
-    logTimer = setTimeout(async () => {
-      logTimer = null
-      await readLog()
-      if (following()) scheduleLogRead()
-    }, logPollMs)
+    if (!disposed)
+      log.schedule(
+        () => unref(jobId),
+        () => !disposed && following(),
+      )
   }
 
   // Follow the log while the job runs, and read once more when it ends (its last lines).
@@ -338,16 +274,15 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
     (now, before) => {
       if (now === undefined) return
       if (following()) return scheduleLogRead()
-      if (logTimer !== null) clearTimeout(logTimer)
-      logTimer = null
-      if (before !== undefined && before !== now) void readLog()
+      log.pause()
+      if (before !== undefined && before !== now) void log.read(unref(jobId))
     },
   )
 
   async function start(): Promise<void> {
     const gen = generation
     state.value = 'connecting'
-    await readLog()
+    await log.read(unref(jobId))
     if (gen !== generation || disposed) return
     await connect()
   }
@@ -355,8 +290,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
   function closeSocket(): void {
     if (timer !== null) clearTimeout(timer)
     timer = null
-    if (logTimer !== null) clearTimeout(logTimer)
-    logTimer = null
+    log.pause()
     const ws = socket
     socket = null
     ws?.close(1000, 'page left')
@@ -380,6 +314,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
   function stop(): void {
     disposed = true
     generation++
+    log.reset()
     closeSocket()
     if (flushTimer !== null) clearTimeout(flushTimer)
     flushTimer = null

@@ -4,6 +4,13 @@ import { asApiError, splitFormErrors } from '@/api/errors'
 
 import { useErrorText } from './useErrorText'
 
+export interface ServerErrorOptions<F extends string> {
+  /** How a known error code reads (default: useErrorText). */
+  errorText?: (err: unknown) => string
+  /** Codes that are about one field whatever the details say (e.g. model_name_taken → name). */
+  codeFields?: Readonly<Record<string, F>>
+}
+
 /**
  * Server-side errors for one form: `fields[name]` feeds `<el-form-item :error>`, `general`
  * feeds an alert above the form. Call `clear()` before submitting and `apply(err)` on failure.
@@ -11,10 +18,11 @@ import { useErrorText } from './useErrorText'
 export function useServerErrors<F extends string>(
   formFields: readonly F[],
   fieldAliases: Readonly<Record<string, F>> = {},
+  options: ServerErrorOptions<F> = {},
 ) {
   const fields: Partial<Record<F, string>> = reactive({})
   const general = ref<string | null>(null)
-  const errorText = useErrorText()
+  const errorText = options.errorText ?? useErrorText()
 
   function clear(): void {
     for (const key of Object.keys(fields) as F[]) delete fields[key]
@@ -31,8 +39,10 @@ export function useServerErrors<F extends string>(
       split.fields[placed[0]!] = errorText(apiError)
     }
     Object.assign(fields, split.fields)
+    const codeField = options.codeFields?.[apiError.code]
+    if (codeField !== undefined) fields[codeField] = errorText(apiError)
     // The whole-form message (nothing placed on a field) is the one we can translate by code.
-    general.value = split.general === apiError.message ? errorText(apiError) : split.general
+    else general.value = split.general === apiError.message ? errorText(apiError) : split.general
   }
 
   return { fields, general, clear, apply }

@@ -1,8 +1,8 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 
-import { notificationsApi, type AppNotification } from '@/api/jobs'
-import { readSetting, writeSetting } from '@/stores/storage'
+import { notificationsApi, type AppNotification } from '@/api/notifications'
+import { readSetting, writeSetting } from '@/lib/storage'
 
 import { useAuthStore } from './auth'
 

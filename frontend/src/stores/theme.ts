@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 
-import { readSetting, writeSetting } from './storage'
+import { readSetting, writeSetting } from '@/lib/storage'
 
 export type Theme = 'light' | 'dark'
 export const THEME_STORAGE_KEY = 'loraforge.theme'

@@ -1,9 +1,9 @@
 import { defineStore } from 'pinia'
-import { shallowReactive } from 'vue'
+import { reactive, shallowReactive } from 'vue'
 
 import { datasetUploadTransport, type Dataset } from '@/api/datasets'
-import { sha256Hasher } from '@/composables/sha256'
-import { createUploadTask, uploadLimits, type UploadMeta, type UploadTask } from '@/composables/useDatasetUpload'
+import { sha256Hasher } from '@/lib/upload/sha256'
+import { createUploadTask, uploadLimits, type UploadMeta, type UploadTask } from '@/lib/upload/task'
 
 export interface UploadEntry {
   key: number
@@ -19,7 +19,11 @@ export const useUploadsStore = defineStore('uploads', () => {
   let nextKey = 1
 
   function add(file: File, meta: UploadMeta): UploadEntry {
-    const task = createUploadTask(file, meta, datasetUploadTransport, sha256Hasher, uploadLimits())
+    const task = createUploadTask(file, meta, datasetUploadTransport, sha256Hasher, {
+      ...uploadLimits(),
+      // Reactive, so the upload list follows the progress.
+      observe: (state) => reactive(state) as typeof state,
+    })
     const entry = { key: nextKey++, task }
     entries.unshift(entry)
     void task.start()

@@ -31,9 +31,13 @@ describe('generated API schema', () => {
     }
   }, 30_000)
 
-  it.skipIf(!existsSync(loraforge))('openapi.json matches the server', () => {
-    const served: unknown = JSON.parse(execFileSync(loraforge, ['openapi'], { encoding: 'utf8', stdio: 'pipe' }))
-    const committed: unknown = JSON.parse(readFileSync(join(root, 'openapi.json'), 'utf8'))
-    expect(committed, `openapi.json is stale: ${HOW_TO_FIX}`).toEqual(served)
-  }, 60_000)
+  it.skipIf(!existsSync(loraforge))(
+    'openapi.json matches the server',
+    () => {
+      const served: unknown = JSON.parse(execFileSync(loraforge, ['openapi'], { encoding: 'utf8', stdio: 'pipe' }))
+      const committed: unknown = JSON.parse(readFileSync(join(root, 'openapi.json'), 'utf8'))
+      expect(committed, `openapi.json is stale: ${HOW_TO_FIX}`).toEqual(served)
+    },
+    60_000,
+  )
 })

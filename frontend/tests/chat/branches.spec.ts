@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest'
 
 import type { PlaygroundStreamEvent } from '@/api/chat'
 import { decodeChatEvent, decodePlaygroundEvent } from '@/api/chat'
-import { branchPosition, canRegenerate, editResendBody, localMessage, messagesBefore, regenerateTarget } from '@/components/chat/branches'
+import {
+  branchPosition,
+  canRegenerate,
+  editResendBody,
+  localMessage,
+  messagesBefore,
+  regenerateTarget,
+} from '@/components/chat/branches'
 import { mayDiscardDraft } from '@/components/chat/draft'
 import { formatMs, fromParams, statsLine, templateVariables, toParams, emptyParams } from '@/components/chat/params'
 import { applyPlaygroundEvent, columnsOf, newColumn } from '@/components/chat/playground'
@@ -21,7 +28,12 @@ describe('branch switcher', () => {
   })
 
   it('offers regenerate on the latest message only', () => {
-    const messages = [{ role: 'user' as const }, { role: 'assistant' as const }, { role: 'user' as const }, { role: 'assistant' as const }]
+    const messages = [
+      { role: 'user' as const },
+      { role: 'assistant' as const },
+      { role: 'user' as const },
+      { role: 'assistant' as const },
+    ]
     expect(canRegenerate(messages, 3)).toBe(true)
     expect(canRegenerate(messages, 1)).toBe(false)
     expect(canRegenerate(messages, 2)).toBe(false)
@@ -38,11 +50,22 @@ describe('branch switcher', () => {
     expect(regenerateTarget(stored.slice(0, 1), 0)).toEqual({ messageId: 1, keep: 1 })
     // The failed answer only exists on screen (negative id): ask again for its question.
     expect(regenerateTarget([stored[0]!, { id: -5, role: 'assistant' as const }], 1)).toEqual({ messageId: 1, keep: 1 })
-    expect(regenerateTarget([{ id: -4, role: 'user' as const }, { id: -5, role: 'assistant' as const }], 1)).toBeNull()
+    expect(
+      regenerateTarget(
+        [
+          { id: -4, role: 'user' as const },
+          { id: -5, role: 'assistant' as const },
+        ],
+        1,
+      ),
+    ).toBeNull()
   })
 
   it('resends an edited user message under the same parent, so it becomes a sibling', () => {
-    expect(editResendBody({ role: 'user', parent_id: 12 }, '  better question ')).toEqual({ content: 'better question', parent_id: 12 })
+    expect(editResendBody({ role: 'user', parent_id: 12 }, '  better question ')).toEqual({
+      content: 'better question',
+      parent_id: 12,
+    })
     expect(editResendBody({ role: 'user', parent_id: null }, 'first')).toEqual({ content: 'first', parent_id: null })
     expect(editResendBody({ role: 'user', parent_id: 12 }, '   ')).toBeNull()
     expect(editResendBody({ role: 'assistant', parent_id: 12 }, 'x')).toBeNull()
@@ -82,7 +105,11 @@ describe('parameters', () => {
     const form = { ...emptyParams(), temperature: 0.7, max_tokens: 64, stop: 'END\n\n###\r' }
     expect(toParams(form)).toEqual({ temperature: 0.7, max_tokens: 64, stop: ['END', '###'] })
     expect(toParams(emptyParams())).toEqual({})
-    expect(fromParams({ temperature: 0.2, stop: ['a', 'b'], seed: null })).toEqual({ ...emptyParams(), temperature: 0.2, stop: 'a\nb' })
+    expect(fromParams({ temperature: 0.2, stop: ['a', 'b'], seed: null })).toEqual({
+      ...emptyParams(),
+      temperature: 0.2,
+      stop: 'a\nb',
+    })
     expect(fromParams({ stop: 'END' }).stop).toBe('END')
   })
 
@@ -119,12 +146,22 @@ describe('stream events', () => {
       { event: 'delta', data: '{"index":1,"content":"B1"}' },
       { event: 'delta', data: '{"index":0,"content":"A1"}' },
       { event: 'delta', data: '{"index":1,"content":"B2","reasoning_content":"hmm"}' },
-      { event: 'result', data: '{"index":0,"content":"A1","prompt_tokens":5,"completion_tokens":2,"latency_ms":40,"ttft_ms":10}' },
+      {
+        event: 'result',
+        data: '{"index":0,"content":"A1","prompt_tokens":5,"completion_tokens":2,"latency_ms":40,"ttft_ms":10}',
+      },
       { event: 'error', data: '{"index":1,"error":{"code":"upstream_error","message":"died"}}' },
       { event: 'done', data: '{"run_id":42}' },
     ]
     const outcomes = frames.map((f) => applyPlaygroundEvent(columns, decodePlaygroundEvent(f) as PlaygroundStreamEvent))
-    expect(columns[0]).toMatchObject({ content: 'A1', prompt_tokens: 5, completion_tokens: 2, latency_ms: 40, ttft_ms: 10, pending: false })
+    expect(columns[0]).toMatchObject({
+      content: 'A1',
+      prompt_tokens: 5,
+      completion_tokens: 2,
+      latency_ms: 40,
+      ttft_ms: 10,
+      pending: false,
+    })
     expect(columns[1]).toMatchObject({ content: 'B1B2', reasoning: 'hmm', error: 'died', pending: false })
     expect(outcomes.at(-1)).toEqual({ runId: 42 })
     // An error that names no column is the whole run's.
@@ -135,8 +172,26 @@ describe('stream events', () => {
   it('reopens a saved run as columns', () => {
     const cols = columnsOf({
       results: [
-        { model: 'm1', content: 'hi', reasoning_content: null, prompt_tokens: 1, completion_tokens: 2, latency_ms: 3, ttft_ms: 4, error: null },
-        { model: 'm2', content: '', reasoning_content: null, prompt_tokens: null, completion_tokens: null, latency_ms: null, ttft_ms: null, error: { message: 'nope' } },
+        {
+          model: 'm1',
+          content: 'hi',
+          reasoning_content: null,
+          prompt_tokens: 1,
+          completion_tokens: 2,
+          latency_ms: 3,
+          ttft_ms: 4,
+          error: null,
+        },
+        {
+          model: 'm2',
+          content: '',
+          reasoning_content: null,
+          prompt_tokens: null,
+          completion_tokens: null,
+          latency_ms: null,
+          ttft_ms: null,
+          error: { message: 'nope' },
+        },
       ],
     })
     expect(cols.map((c) => [c.model, c.content, c.error, c.pending])).toEqual([

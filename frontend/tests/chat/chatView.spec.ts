@@ -83,7 +83,13 @@ function fakeServer(opts: { hold?: boolean } = {}) {
       const req = { method: input.method, path: url.pathname, body: text ? JSON.parse(text) : null }
       seen.push(req)
       if (req.path === '/v1/models') {
-        return json(200, { object: 'list', data: [{ id: 'demo-tiny', object: 'model' }, { id: 'other-model', object: 'model' }] })
+        return json(200, {
+          object: 'list',
+          data: [
+            { id: 'demo-tiny', object: 'model' },
+            { id: 'other-model', object: 'model' },
+          ],
+        })
       }
       if (req.path === '/api/chat/conversations' && req.method === 'GET') {
         return json(200, { items: stored.length ? [conversation([])] : [], total: 0, page: 1, page_size: 100 })
@@ -199,7 +205,10 @@ describe('chat page', { timeout: 30_000 }, () => {
     const textarea = input(el)
     textarea.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }))
 
-    await settle(() => el.querySelectorAll('[data-testid="chat-message"][data-pending="false"]').length === 2, 'both stored messages')
+    await settle(
+      () => el.querySelectorAll('[data-testid="chat-message"][data-pending="false"]').length === 2,
+      'both stored messages',
+    )
     expect(router.currentRoute.value.fullPath).toBe('/chat/5?model=demo-tiny')
     const [user, answer] = [...el.querySelectorAll('[data-testid="chat-message"]')]
     expect(user!.getAttribute('data-role')).toBe('user')
@@ -229,7 +238,9 @@ describe('chat page', { timeout: 30_000 }, () => {
     const pick = async (name: string) => {
       ;(q(el, 'chat-model-select')!.querySelector('.el-select__wrapper') as HTMLElement).click()
       const option = () =>
-        [...document.querySelectorAll<HTMLElement>('.el-select-dropdown__item')].find((o) => o.textContent?.trim() === name)
+        [...document.querySelectorAll<HTMLElement>('.el-select-dropdown__item')].find(
+          (o) => o.textContent?.trim() === name,
+        )
       await settle(() => option() !== undefined, `the option ${name}`)
       option()!.click()
       await settle(() => document.querySelector('.el-message-box') !== null, 'the confirm dialog')

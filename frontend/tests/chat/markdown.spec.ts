@@ -26,7 +26,9 @@ describe('markdown rendering', () => {
   })
 
   it('opens links in a new tab, refuses javascript: URLs, and does not load images', () => {
-    const html = renderMarkdown('[ok](https://example.com) [bad](javascript:alert(1)) ![pixel](https://tracker.example/p.png)')
+    const html = renderMarkdown(
+      '[ok](https://example.com) [bad](javascript:alert(1)) ![pixel](https://tracker.example/p.png)',
+    )
     expect(html).toContain('<a href="https://example.com" target="_blank" rel="noopener noreferrer nofollow">ok</a>')
     expect(html).not.toContain('href="javascript:')
     expect(html).not.toContain('<img')

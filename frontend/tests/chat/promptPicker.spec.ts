@@ -37,7 +37,11 @@ function fakeServer() {
         bodies.push(body)
         if (!body.variables.team) {
           return json(422, {
-            error: { code: 'validation_error', message: 'missing', details: [{ field: 'body.variables.team', message: 'Fill in team.' }] },
+            error: {
+              code: 'validation_error',
+              message: 'missing',
+              details: [{ field: 'body.variables.team', message: 'Fill in team.' }],
+            },
           })
         }
         return json(200, { content: `You review ${body.variables.language} code for ${body.variables.team}.` })

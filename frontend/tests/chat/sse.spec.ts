@@ -71,11 +71,19 @@ describe('streamSse', () => {
       'fetch',
       vi.fn(async (request: Request) => {
         seen.push(request)
-        return sseResponse(['event: message\ndata: {"id":1}\n', '\nevent: delta\ndata: {"content":"a"}\n\nevent: do', 'ne\ndata: {}\n\n'])
+        return sseResponse([
+          'event: message\ndata: {"id":1}\n',
+          '\nevent: delta\ndata: {"content":"a"}\n\nevent: do',
+          'ne\ndata: {}\n\n',
+        ])
       }),
     )
     const events: SseEvent[] = []
-    await streamSse({ url: '/api/chat/conversations/1/messages', body: { content: 'hi' }, onEvent: (e) => events.push(e) })
+    await streamSse({
+      url: '/api/chat/conversations/1/messages',
+      body: { content: 'hi' },
+      onEvent: (e) => events.push(e),
+    })
     expect(events.map((e) => e.event)).toEqual(['message', 'delta', 'done'])
     expect(seen[0]!.method).toBe('POST')
     expect(seen[0]!.headers.get('Authorization')).toBe('Bearer tok-1')
@@ -86,18 +94,25 @@ describe('streamSse', () => {
   it('throws the API error of a non-2xx answer', async () => {
     vi.stubGlobal(
       'fetch',
-      vi.fn(async () =>
-        new Response(JSON.stringify({ error: { code: 'model_not_found', message: 'no such model', details: [] } }), {
-          status: 404,
-          headers: { 'Content-Type': 'application/json' },
-        }),
+      vi.fn(
+        async () =>
+          new Response(JSON.stringify({ error: { code: 'model_not_found', message: 'no such model', details: [] } }), {
+            status: 404,
+            headers: { 'Content-Type': 'application/json' },
+          }),
       ),
     )
-    await expect(streamSse({ url: '/x', body: {}, onEvent: () => {} })).rejects.toMatchObject({ status: 404, code: 'model_not_found' })
+    await expect(streamSse({ url: '/x', body: {}, onEvent: () => {} })).rejects.toMatchObject({
+      status: 404,
+      code: 'model_not_found',
+    })
   })
 
   it('stops reading when aborted and rejects with an AbortError', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => sseResponse(['event: delta\ndata: {"content":"a"}\n\n'], true)))
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => sseResponse(['event: delta\ndata: {"content":"a"}\n\n'], true)),
+    )
     const controller = new AbortController()
     const events: SseEvent[] = []
     const done = streamSse({

@@ -46,7 +46,11 @@ describe('useServerErrors', () => {
   it('translates a single coded field error and keeps unknown codes verbatim', () => {
     i18n.global.locale.value = 'en'
     const server = setup(['username', 'email'])
-    server.apply(new ApiError(409, 'username_taken', 'this username is taken', [{ field: 'body.username', message: 'this username is taken' }]))
+    server.apply(
+      new ApiError(409, 'username_taken', 'this username is taken', [
+        { field: 'body.username', message: 'this username is taken' },
+      ]),
+    )
     expect(server.fields.username).toBe('This username is taken.')
     server.apply(new ApiError(418, 'teapot', 'I am a teapot'))
     expect(server.fields).toEqual({})

@@ -3,23 +3,19 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 
 import { ApiError } from '@/api/errors'
-import { sha256Hasher } from '@/composables/sha256'
+import { isTransient, uploadErrorKey } from '@/lib/upload/errors'
+import { normalizeRanges, planChunks, splitRanges, type ByteRange } from '@/lib/upload/ranges'
+import { sha256Hasher } from '@/lib/upload/sha256'
 import {
   CHUNK_SIZE_KEY,
   createUploadTask,
   DEFAULT_CHUNK_THRESHOLD,
-  isTransient,
-  normalizeRanges,
-  planChunks,
-  splitRanges,
   THRESHOLD_KEY,
-  uploadErrorKey,
   uploadLimits,
-  type ByteRange,
   type TransferHooks,
   type UploadMeta,
   type UploadTransport,
-} from '@/composables/useDatasetUpload'
+} from '@/lib/upload/task'
 
 const meta: UploadMeta = { name: 'demo', description: '', format: '' }
 
@@ -133,7 +129,15 @@ describe('chunk planning', () => {
   })
 
   it('splits missing ranges into chunks no larger than the chunk size', () => {
-    expect(splitRanges([{ start: 3, end: 5 }, { start: 10, end: 19 }], 4)).toEqual([
+    expect(
+      splitRanges(
+        [
+          { start: 3, end: 5 },
+          { start: 10, end: 19 },
+        ],
+        4,
+      ),
+    ).toEqual([
       { start: 3, end: 5 },
       { start: 10, end: 14 },
       { start: 14, end: 18 },
@@ -143,7 +147,16 @@ describe('chunk planning', () => {
   })
 
   it('normalizes the server answer: pairs or objects, clamped, sorted, merged', () => {
-    expect(normalizeRanges([[8, 12], [0, 2], [2, 4]], 10)).toEqual([
+    expect(
+      normalizeRanges(
+        [
+          [8, 12],
+          [0, 2],
+          [2, 4],
+        ],
+        10,
+      ),
+    ).toEqual([
       { start: 0, end: 4 },
       { start: 8, end: 10 },
     ])
@@ -227,12 +240,15 @@ describe('upload task', () => {
 
   it('pauses, then resumes by sending only the ranges the server is missing', async () => {
     const transport = new FakeTransport()
-    let task!: ReturnType<typeof createUploadTask<FakeDataset>>
+    const task = createUploadTask(fileOf(5000), meta, transport, sha256Hasher, {
+      threshold: 1000,
+      chunkSize: 1000,
+      ...noWait,
+    })
     // Pause while the third chunk is on the wire: that request is aborted.
     transport.beforePut = (offset) => {
       if (offset === 2000) task.pause()
     }
-    task = createUploadTask(fileOf(5000), meta, transport, sha256Hasher, { threshold: 1000, chunkSize: 1000, ...noWait })
     await task.start()
     expect(task.state.status).toBe('paused')
     expect(transport.puts.map((r) => r.start)).toEqual([0, 1000])
@@ -253,7 +269,11 @@ describe('upload task', () => {
     transport.beforePut = (offset) => {
       if (offset === 1000 && failures-- > 0) throw new ApiError(0, 'network_error', 'connection reset')
     }
-    const task = createUploadTask(fileOf(3000), meta, transport, sha256Hasher, { threshold: 100, chunkSize: 1000, ...noWait })
+    const task = createUploadTask(fileOf(3000), meta, transport, sha256Hasher, {
+      threshold: 100,
+      chunkSize: 1000,
+      ...noWait,
+    })
     await task.start()
     expect(task.state.status).toBe('done')
 
@@ -261,7 +281,12 @@ describe('upload task', () => {
     broken.beforePut = (offset) => {
       if (offset === 1000) throw new ApiError(0, 'network_error', 'connection reset')
     }
-    const failing = createUploadTask(fileOf(3000), meta, broken, sha256Hasher, { threshold: 100, chunkSize: 1000, retries: 2, ...noWait })
+    const failing = createUploadTask(fileOf(3000), meta, broken, sha256Hasher, {
+      threshold: 100,
+      chunkSize: 1000,
+      retries: 2,
+      ...noWait,
+    })
     await failing.start()
     expect(failing.state.status).toBe('error')
     expect(uploadErrorKey(failing.state.error)).toBe('datasets.upload.errors.network')
@@ -281,7 +306,11 @@ describe('upload task', () => {
       calls++
       throw new ApiError(507, 'disk_full', 'no space left')
     }
-    const task = createUploadTask(fileOf(3000), meta, transport, sha256Hasher, { threshold: 100, chunkSize: 1000, ...noWait })
+    const task = createUploadTask(fileOf(3000), meta, transport, sha256Hasher, {
+      threshold: 100,
+      chunkSize: 1000,
+      ...noWait,
+    })
     await task.start()
     expect(task.state.status).toBe('error')
     expect(calls).toBe(1)
@@ -299,12 +328,11 @@ describe('upload task', () => {
 
   it('cancels: stops sending and drops the session', async () => {
     const transport = new FakeTransport()
-    let task!: ReturnType<typeof createUploadTask<FakeDataset>>
     let cancelling: Promise<void> | null = null
+    const task = createUploadTask(fileOf(4000), meta, transport, sha256Hasher, { threshold: 100, chunkSize: 1000 })
     transport.beforePut = (offset) => {
       if (offset === 1000) cancelling = task.cancel()
     }
-    task = createUploadTask(fileOf(4000), meta, transport, sha256Hasher, { threshold: 100, chunkSize: 1000 })
     await task.start()
     await cancelling
     expect(task.state.status).toBe('cancelled')
@@ -317,7 +345,6 @@ describe('upload task', () => {
     const transport = new FakeTransport()
     const file = fileOf(9 * 1024 * 1024)
     let updates = 0
-    let task!: ReturnType<typeof createUploadTask<FakeDataset>>
     const counting = async () => {
       const inner = await sha256Hasher()
       return {
@@ -329,7 +356,7 @@ describe('upload task', () => {
         digest: () => inner.digest(),
       }
     }
-    task = createUploadTask(file, meta, transport, counting, { threshold: 100, chunkSize: 4 * 1024 * 1024 })
+    const task = createUploadTask(file, meta, transport, counting, { threshold: 100, chunkSize: 4 * 1024 * 1024 })
     await task.start()
     expect(task.state.status).toBe('paused')
     expect(task.state.hashed).toBe(4 * 1024 * 1024)

@@ -27,7 +27,14 @@ describe('sample rendering', () => {
   })
 
   it('renders ShareGPT, alpaca, preference pairs and plain text', () => {
-    expect(sampleView({ conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }] })).toMatchObject({
+    expect(
+      sampleView({
+        conversations: [
+          { from: 'human', value: 'q' },
+          { from: 'gpt', value: 'a' },
+        ],
+      }),
+    ).toMatchObject({
       kind: 'chat',
       turns: [
         { role: 'user', content: 'q' },
@@ -47,20 +54,43 @@ describe('sample rendering', () => {
       rejected: [{ role: 'assistant', content: 'bad' }],
     })
     expect(sampleView({ text: 'just text' })).toEqual({ kind: 'text', text: 'just text' })
-    const pair = { row: 1, prompt: [{ role: 'user', content: 'q' }], response: [{ role: 'assistant', content: 'good' }, { role: 'assistant', content: 'bad' }], system: '' }
+    const pair = {
+      row: 1,
+      prompt: [{ role: 'user', content: 'q' }],
+      response: [
+        { role: 'assistant', content: 'good' },
+        { role: 'assistant', content: 'bad' },
+      ],
+      system: '',
+    }
     expect(sampleView(pair, 'preference')).toMatchObject({
       kind: 'preference',
       chosen: [{ role: 'assistant', content: 'good' }],
       rejected: [{ role: 'assistant', content: 'bad' }],
     })
-    expect(sampleView({ row: 1, prompt: [{ role: 'user', content: 'doc' }], response: [], system: '' }, 'text')).toEqual({ kind: 'text', text: 'doc' })
-    expect(sampleView({ a: 1, b: 'x' })).toEqual({ kind: 'fields', fields: [['a', '1'], ['b', 'x']] })
+    expect(
+      sampleView({ row: 1, prompt: [{ role: 'user', content: 'doc' }], response: [], system: '' }, 'text'),
+    ).toEqual({ kind: 'text', text: 'doc' })
+    expect(sampleView({ a: 1, b: 'x' })).toEqual({
+      kind: 'fields',
+      fields: [
+        ['a', '1'],
+        ['b', 'x'],
+      ],
+    })
   })
 })
 
 describe('statistics', () => {
   it('reads the histogram shapes', () => {
-    expect(toBars({ histogram: [{ min: 0, max: 16, count: 2 }, { min: 16, max: null, count: 1 }] })).toEqual([
+    expect(
+      toBars({
+        histogram: [
+          { min: 0, max: 16, count: 2 },
+          { min: 16, max: null, count: 1 },
+        ],
+      }),
+    ).toEqual([
       { label: '0–16', count: 2 },
       { label: '16+', count: 1 },
     ])
@@ -78,7 +108,14 @@ describe('statistics', () => {
     const view = statsView({
       rows: 10,
       characters: 500,
-      tokens: { total: 125, mean: 12.5, max: 40, histogram: [{ min: 0, max: 16, count: 10 }], approximate: true, tokenizer: null },
+      tokens: {
+        total: 125,
+        mean: 12.5,
+        max: 40,
+        histogram: [{ min: 0, max: 16, count: 10 }],
+        approximate: true,
+        tokenizer: null,
+      },
       turns: { '2': 9, '4': 1 },
       roles: { user: 11, assistant: 11 },
       duplicates: { rows: 2, groups: 1 },
@@ -101,7 +138,12 @@ describe('versions and preprocessing', () => {
   it('reads recipes, comparisons and reports', () => {
     expect(recipeKind({ kind: 'preprocess', options: {} })).toBe('preprocess')
     expect(recipeKind(null)).toBe('unknown')
-    const cmp = compareView({ added: 1, removed: { count: 2, samples: [{ text: 'x' }] }, changed: [], samples: { added: [{ text: 'y' }] } })
+    const cmp = compareView({
+      added: 1,
+      removed: { count: 2, samples: [{ text: 'x' }] },
+      changed: [],
+      samples: { added: [{ text: 'y' }] },
+    })
     expect(cmp.added).toEqual({ count: 1, samples: [{ text: 'y' }] })
     expect(cmp.removed.count).toBe(2)
     expect(cmp.changed.count).toBe(0)
@@ -113,22 +155,20 @@ describe('versions and preprocessing', () => {
   })
 })
 
-describe('downloads', () => {
-  it('takes the file name from Content-Disposition', async () => {
-    const { filenameOf } = await import('@/api/datasets')
-    expect(filenameOf('attachment; filename="chats.jsonl"')).toBe('chats.jsonl')
-    expect(filenameOf("attachment; filename*=utf-8''%E6%95%B0%E6%8D%AE.jsonl")).toBe('数据.jsonl')
-    expect(filenameOf(null)).toBeNull()
-  })
-})
-
 describe('recipes', () => {
   it('lists what a recipe did, leaving out what was off', async () => {
     const { recipeDetails } = await import('@/components/datasets/versions')
     expect(
       recipeDetails({
         kind: 'preprocess',
-        options: { clean_text: false, dedupe: 'normalized', drop_empty: true, tokenizer: null, length_unit: 'chars', split: null },
+        options: {
+          clean_text: false,
+          dedupe: 'normalized',
+          drop_empty: true,
+          tokenizer: null,
+          length_unit: 'chars',
+          split: null,
+        },
         from_version: 1,
         from_version_id: 7,
         report: { original_rows: 4, processed_rows: 3, removed: { duplicate_exact: 1 } },

@@ -27,7 +27,10 @@ describe('chart series', () => {
   })
 
   it('pairs steps with values, skipping missing ones and non-positive values on a log axis', () => {
-    expect(pairs([1, 2, 3], [0.5, null, 0])).toEqual([[1, 0.5], [3, 0]])
+    expect(pairs([1, 2, 3], [0.5, null, 0])).toEqual([
+      [1, 0.5],
+      [3, 0],
+    ])
     expect(pairs([1, 2, 3], [0.5, null, 0], true)).toEqual([[1, 0.5]])
   })
 
@@ -49,7 +52,13 @@ describe('spec diff', () => {
   const b = { model_name_or_path: 'demo-tiny', learning_rate: 0.0002, lora: { r: 8 }, max_steps: 50, tags: ['x'] }
 
   it('flattens nested keys and diffs key by key', () => {
-    expect(flatten(a)).toEqual({ model_name_or_path: 'demo-tiny', learning_rate: 0.0001, 'lora.r': 8, 'lora.alpha': 16, tags: ['x'] })
+    expect(flatten(a)).toEqual({
+      model_name_or_path: 'demo-tiny',
+      learning_rate: 0.0001,
+      'lora.r': 8,
+      'lora.alpha': 16,
+      tags: ['x'],
+    })
     const rows = diffSpecs(a, b)
     const kinds = Object.fromEntries(rows.map((r) => [r.key, r.kind]))
     expect(kinds).toEqual({
@@ -80,8 +89,29 @@ describe('spec diff', () => {
   })
 
   it('renders readable YAML, quoting what YAML would misread', () => {
-    expect(toYamlText({ stage: 'sft', lr: 0.001, flag: 'true', name: 'a: b', lora: { r: 8 }, targets: ['q_proj', 'v_proj'], none: null })).toBe(
-      ['stage: sft', 'lr: 0.001', 'flag: "true"', 'name: "a: b"', 'lora:', '  r: 8', 'targets:', '  - q_proj', '  - v_proj', 'none: null'].join('\n'),
+    expect(
+      toYamlText({
+        stage: 'sft',
+        lr: 0.001,
+        flag: 'true',
+        name: 'a: b',
+        lora: { r: 8 },
+        targets: ['q_proj', 'v_proj'],
+        none: null,
+      }),
+    ).toBe(
+      [
+        'stage: sft',
+        'lr: 0.001',
+        'flag: "true"',
+        'name: "a: b"',
+        'lora:',
+        '  r: 8',
+        'targets:',
+        '  - q_proj',
+        '  - v_proj',
+        'none: null',
+      ].join('\n'),
     )
   })
 
@@ -184,7 +214,14 @@ describe('failure and events', () => {
       events: [
         { seq: 1, type: 'status', ts: 1_700_000_000, status: 'training' },
         { seq: 5, type: 'checkpoint', ts: 1_700_000_010, step: 5, path: '/srv/data/runs/1/checkpoints/checkpoint-5' },
-        { seq: 9, type: 'error', ts: 1_700_000_020, code: 'nan_loss', message: 'Loss became NaN', suggestion: 'Lower the learning rate.' },
+        {
+          seq: 9,
+          type: 'error',
+          ts: 1_700_000_020,
+          code: 'nan_loss',
+          message: 'Loss became NaN',
+          suggestion: 'Lower the learning rate.',
+        },
       ],
     })
     await nextTick()

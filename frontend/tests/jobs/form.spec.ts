@@ -31,7 +31,10 @@ const SCHEMA: SpecSchema = {
       learning_rate: { type: 'number', exclusiveMinimum: 0, default: 5e-5, description: 'Peak learning rate.' },
       max_steps: { type: 'integer', default: -1, description: 'Total optimiser steps.' },
       devices: {
-        anyOf: [{ enum: ['auto', 'cpu'], type: 'string' }, { items: { type: 'integer' }, type: 'array' }],
+        anyOf: [
+          { enum: ['auto', 'cpu'], type: 'string' },
+          { items: { type: 'integer' }, type: 'array' },
+        ],
         default: 'auto',
       },
       pref_beta: { type: 'number', default: 0.1 },
@@ -42,7 +45,18 @@ const SCHEMA: SpecSchema = {
     },
   },
   groups: {
-    common: ['model_name_or_path', 'dataset', 'dataset_version', 'stage', 'finetuning_type', 'quantization_bit', 'lora_rank', 'learning_rate', 'max_steps', 'devices'],
+    common: [
+      'model_name_or_path',
+      'dataset',
+      'dataset_version',
+      'stage',
+      'finetuning_type',
+      'quantization_bit',
+      'lora_rank',
+      'learning_rate',
+      'max_steps',
+      'devices',
+    ],
     advanced: ['pref_beta', 'packing', 'warmup_ratio', 'freeze_trainable_layers'],
     hidden: ['output_dir'],
   },
@@ -78,7 +92,11 @@ describe('reading the spec schema', () => {
     expect(fields.stage).toMatchObject({ kind: 'enum', options: ['pt', 'sft', 'dpo'], description: 'Training stage.' })
     expect(fields.quantization_bit).toMatchObject({ kind: 'enum', options: [4, 8], nullable: true })
     expect(fields.lora_rank).toMatchObject({ kind: 'integer', minimum: 1 })
-    expect(fields.learning_rate).toMatchObject({ kind: 'number', exclusiveMinimum: 0, description: 'Peak learning rate.' })
+    expect(fields.learning_rate).toMatchObject({
+      kind: 'number',
+      exclusiveMinimum: 0,
+      description: 'Peak learning rate.',
+    })
     expect(fields.dataset_version).toMatchObject({ kind: 'integer', nullable: true })
     expect(fields.devices).toMatchObject({ kind: 'list', itemKind: 'integer', words: ['auto', 'cpu'] })
     expect(fields.packing).toMatchObject({ kind: 'boolean', nullable: true })
@@ -86,9 +104,18 @@ describe('reading the spec schema', () => {
 
   it('checks values with the schema rules as they are typed', () => {
     expect(parseField(fields.learning_rate!, '1e-4')).toEqual({ ok: true, value: 0.0001 })
-    expect(parseField(fields.learning_rate!, '0')).toEqual({ ok: false, error: { key: 'jobs.form.errors.above', params: { min: 0 } } })
-    expect(parseField(fields.learning_rate!, 'fast')).toMatchObject({ ok: false, error: { key: 'jobs.form.errors.number' } })
-    expect(parseField(fields.lora_rank!, '2.5')).toMatchObject({ ok: false, error: { key: 'jobs.form.errors.integer' } })
+    expect(parseField(fields.learning_rate!, '0')).toEqual({
+      ok: false,
+      error: { key: 'jobs.form.errors.above', params: { min: 0 } },
+    })
+    expect(parseField(fields.learning_rate!, 'fast')).toMatchObject({
+      ok: false,
+      error: { key: 'jobs.form.errors.number' },
+    })
+    expect(parseField(fields.lora_rank!, '2.5')).toMatchObject({
+      ok: false,
+      error: { key: 'jobs.form.errors.integer' },
+    })
     expect(parseField(fields.lora_rank!, '0')).toMatchObject({ ok: false, error: { key: 'jobs.form.errors.min' } })
     expect(parseField(fields.warmup_ratio!, '1.5')).toMatchObject({ ok: false, error: { key: 'jobs.form.errors.max' } })
     expect(parseField(fields.devices!, 'cpu')).toEqual({ ok: true, value: 'cpu' })
@@ -175,8 +202,19 @@ describe('server validation mapping', () => {
 
 describe('prefill', () => {
   const failed = job({
-    spec: { model_name_or_path: 'demo-tiny', dataset: 3, dataset_version: 11, per_device_train_batch_size: 16, packing: true, output_dir: 'x' },
-    error: { code: 'oom', message: 'out of memory', details: { spec_patch: { per_device_train_batch_size: 4, gradient_checkpointing: true, packing: null } } },
+    spec: {
+      model_name_or_path: 'demo-tiny',
+      dataset: 3,
+      dataset_version: 11,
+      per_device_train_batch_size: 16,
+      packing: true,
+      output_dir: 'x',
+    },
+    error: {
+      code: 'oom',
+      message: 'out of memory',
+      details: { spec_patch: { per_device_train_batch_size: 4, gradient_checkpointing: true, packing: null } },
+    },
   })
   const deps: PrefillApi = {
     getJob: vi.fn(async () => failed),
@@ -191,7 +229,12 @@ describe('prefill', () => {
     expect(deps.getJob).toHaveBeenCalledWith(7)
     expect(prefill.source).toEqual({ kind: 'fix', label: 'run-7' })
     expect(prefill.patched.sort()).toEqual(['gradient_checkpointing', 'packing', 'per_device_train_batch_size'])
-    expect(prefill.spec).toMatchObject({ per_device_train_batch_size: 4, gradient_checkpointing: true, dataset: 3, dataset_version: 11 })
+    expect(prefill.spec).toMatchObject({
+      per_device_train_batch_size: 4,
+      gradient_checkpointing: true,
+      dataset: 3,
+      dataset_version: 11,
+    })
     expect('packing' in prefill.spec).toBe(false)
     expect(mergePatch({ a: 1, b: 2 }, { b: null, c: 3 })).toEqual({ a: 1, c: 3 })
   })
@@ -203,7 +246,12 @@ describe('prefill', () => {
     const clean = withoutHidden(prefill.spec, SCHEMA)
     expect(clean.output_dir).toBeUndefined()
     const values = valuesFromSpec(clean, fields)
-    expect(values).toMatchObject({ model_name_or_path: 'demo-tiny', dataset: '3', dataset_version: '11', packing: true })
+    expect(values).toMatchObject({
+      model_name_or_path: 'demo-tiny',
+      dataset: '3',
+      dataset_version: '11',
+      packing: true,
+    })
     expect(buildSpec(values, fields).spec).toMatchObject({ dataset: 3, dataset_version: 11, packing: true })
   })
 
@@ -216,7 +264,14 @@ describe('prefill', () => {
 describe('YAML export', () => {
   it('writes flat YAML in form order, quoting only what needs it', () => {
     const yaml = specToYaml(
-      { learning_rate: 0.0001, model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct', devices: [0, 1], default_system: 'Be: brief', template: 'yes', packing: false },
+      {
+        learning_rate: 0.0001,
+        model_name_or_path: 'Qwen/Qwen2.5-0.5B-Instruct',
+        devices: [0, 1],
+        default_system: 'Be: brief',
+        template: 'yes',
+        packing: false,
+      },
       ['model_name_or_path', 'learning_rate'],
     )
     expect(yaml).toBe(

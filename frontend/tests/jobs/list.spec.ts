@@ -6,7 +6,14 @@ import { createMemoryHistory, createRouter } from 'vue-router'
 
 import { JOB_STATUSES, type Job, type QueueView } from '@/api/jobs'
 import QueueBoard from '@/components/jobs/list/QueueBoard.vue'
-import { compareQuery, moveInOrder, needsRefresh, progressPercent, sameOrder, statusTag } from '@/components/jobs/list/listing'
+import {
+  compareQuery,
+  moveInOrder,
+  needsRefresh,
+  progressPercent,
+  sameOrder,
+  statusTag,
+} from '@/components/jobs/list/listing'
 import { i18n } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 
@@ -154,7 +161,9 @@ const view: QueueView = {
 }
 
 function rowIds(el: HTMLElement): number[] {
-  return [...el.querySelectorAll('[data-testid^="queue-row-"]')].map((r) => Number(r.getAttribute('data-testid')!.slice(10)))
+  return [...el.querySelectorAll('[data-testid^="queue-row-"]')].map((r) =>
+    Number(r.getAttribute('data-testid')!.slice(10)),
+  )
 }
 
 describe('queue board', () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { effectScope, nextTick, ref } from 'vue'
 
+import { useJobStream, type JobStreamOptions } from '@/composables/useJobStream'
 import {
   CLOSE_NOT_FOUND,
   CLOSE_UNAUTHENTICATED,
@@ -8,10 +9,8 @@ import {
   appendPoint,
   backoffDelay,
   tokenExpired,
-  useJobStream,
-  type JobStreamOptions,
   type SocketLike,
-} from '@/composables/useJobStream'
+} from '@/lib/jobStream'
 
 /** A WebSocket stand-in the test drives: it records what was opened and lets us push frames. */
 class FakeSocket implements SocketLike {
@@ -51,7 +50,15 @@ const job = (status = 'running', extra: Record<string, unknown> = {}) => ({
   last_event_seq: 0,
   ...extra,
 })
-const metric = (seq: number, step: number, loss = 1 / step) => ({ seq, type: 'metric', ts: 1_700_000_000 + seq, step, loss, lr: 0.001, total_steps: 100 })
+const metric = (seq: number, step: number, loss = 1 / step) => ({
+  seq,
+  type: 'metric',
+  ts: 1_700_000_000 + seq,
+  step,
+  loss,
+  lr: 0.001,
+  total_steps: 100,
+})
 
 /** A token whose `exp` is `exp` (seconds since the epoch). */
 function jwt(exp: number): string {
@@ -71,7 +78,10 @@ function start(opts: Partial<JobStreamOptions> = {}, id = ref(7)) {
       socketFactory: (url, protocols) => new FakeSocket(url, protocols),
       getToken: () => 'token-1',
       refresh: async () => true,
-      logSource: { tail: async () => ({ lines: ['tail line 1', 'tail line 2'], next_offset: 24 }), from: async (_id, offset) => ({ lines: [], next_offset: offset }) },
+      logSource: {
+        tail: async () => ({ lines: ['tail line 1', 'tail line 2'], next_offset: 24 }),
+        from: async (_id, offset) => ({ lines: [], next_offset: offset }),
+      },
       baseUrl: 'ws://test',
       random: () => 0,
       flushMs: 0,
@@ -182,7 +192,9 @@ describe('useJobStream', () => {
 
   it('computes capped, jittered delays', () => {
     const opts = { baseMs: 500, maxMs: 8000, jitter: 0.5 }
-    expect([0, 1, 2, 3, 4, 5, 10].map((a) => backoffDelay(a, opts, () => 0))).toEqual([500, 1000, 2000, 4000, 8000, 8000, 8000])
+    expect([0, 1, 2, 3, 4, 5, 10].map((a) => backoffDelay(a, opts, () => 0))).toEqual([
+      500, 1000, 2000, 4000, 8000, 8000, 8000,
+    ])
     expect(backoffDelay(0, opts, () => 1)).toBe(750)
     expect(backoffDelay(20, opts, () => 1)).toBe(12000)
   })

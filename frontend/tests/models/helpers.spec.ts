@@ -117,7 +117,10 @@ describe('lineage', () => {
     expect(buildLineage({ name: 'qwen' }, version({ weights: 'full', number: 1, base: null }))).toEqual([
       { kind: 'version', label: 'qwen', detail: 'v1 · full' },
     ])
-    const onHub = buildLineage({ name: 'x' }, version({ base: { name: 'Qwen/Qwen2.5-0.5B', ref: 'Qwen/Qwen2.5-0.5B' } }))
+    const onHub = buildLineage(
+      { name: 'x' },
+      version({ base: { name: 'Qwen/Qwen2.5-0.5B', ref: 'Qwen/Qwen2.5-0.5B' } }),
+    )
     expect(onHub[0]).toEqual({ kind: 'base', label: 'Qwen/Qwen2.5-0.5B' })
   })
 
@@ -149,7 +152,10 @@ describe('form validation (the server rules, checked first)', () => {
   it('checks the register form by source', () => {
     expect(registerFormProblems({ name: 'q', source: 'hub', ref: 'Qwen/Qwen2.5-0.5B' })).toEqual({})
     expect(registerFormProblems({ name: 'q', source: 'hub', ref: 'not a hub id' })).toEqual({ ref: 'hubId' })
-    expect(registerFormProblems({ name: '', source: 'local', ref: 'relative/dir' })).toEqual({ name: 'required', ref: 'absolutePath' })
+    expect(registerFormProblems({ name: '', source: 'local', ref: 'relative/dir' })).toEqual({
+      name: 'required',
+      ref: 'absolutePath',
+    })
     expect(registerFormProblems({ name: 'q', source: 'local', ref: '/srv/models/q' })).toEqual({})
   })
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createApp, nextTick, type App } from 'vue'
 import { createMemoryHistory, createRouter } from 'vue-router'
 
-import type { AppNotification } from '@/api/jobs'
+import type { AppNotification } from '@/api/notifications'
 import NotificationBell from '@/components/notifications/NotificationBell.vue'
 import { i18n } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
@@ -69,7 +69,8 @@ function fakeServer(items: AppNotification[], unread: number) {
       const text = input.method === 'GET' ? '' : await input.text()
       const url = new URL(input.url)
       seen.push({ method: input.method, path: url.pathname + url.search, body: text ? JSON.parse(text) : null })
-      if (url.pathname === '/api/notifications') return json(200, { items, total: items.length, unread, page: 1, page_size: 30 })
+      if (url.pathname === '/api/notifications')
+        return json(200, { items, total: items.length, unread, page: 1, page_size: 30 })
       if (url.pathname === '/api/notifications/read') return json(200, { marked: 1, unread: 0 })
       return json(404, { error: { code: 'not_found', message: 'no', details: [] } })
     }),
@@ -151,7 +152,9 @@ describe('notifications store', () => {
     expect(backoffMs(0, () => 1)).toBe(1000)
     expect(backoffMs(3, () => 1)).toBe(8000)
     expect(backoffMs(20, () => 1)).toBe(30000)
-    expect(notificationsUrl(9, { protocol: 'https:', host: 'forge.example' })).toBe('wss://forge.example/ws/notifications?after=9')
+    expect(notificationsUrl(9, { protocol: 'https:', host: 'forge.example' })).toBe(
+      'wss://forge.example/ws/notifications?after=9',
+    )
   })
 })
 

@@ -96,7 +96,9 @@ describe('auth store', () => {
       json(401, { error: { code: 'invalid_credentials', message: 'Wrong username or password', details: [] } }),
     )
     const auth = useAuthStore()
-    await expect(auth.login({ username_or_email: 'alice', password: 'nope', remember_me: false })).rejects.toMatchObject({
+    await expect(
+      auth.login({ username_or_email: 'alice', password: 'nope', remember_me: false }),
+    ).rejects.toMatchObject({
       status: 401,
       code: 'invalid_credentials',
     })
@@ -105,7 +107,9 @@ describe('auth store', () => {
   })
 
   it('restores the session from the refresh cookie on start, once', async () => {
-    const server = fakeServer((req) => (req.path === '/api/auth/refresh' ? json(200, tokens('restored')) : json(404, {})))
+    const server = fakeServer((req) =>
+      req.path === '/api/auth/refresh' ? json(200, tokens('restored')) : json(404, {}),
+    )
     const auth = useAuthStore()
     await Promise.all([auth.init(), auth.init()])
     await auth.init()
@@ -131,7 +135,8 @@ describe('auth store', () => {
         return json(200, tokens('fresh'))
       }
       if (req.path === '/api/auth/me') return req.authorization === 'Bearer fresh' ? json(200, alice) : unauthorized()
-      if (req.path === '/api/auth/api-keys') return req.authorization === 'Bearer fresh' ? json(200, []) : unauthorized()
+      if (req.path === '/api/auth/api-keys')
+        return req.authorization === 'Bearer fresh' ? json(200, []) : unauthorized()
       if (req.path === '/api/auth/me/password') {
         return req.authorization === 'Bearer fresh' ? new Response(null, { status: 204 }) : unauthorized()
       }
@@ -144,7 +149,9 @@ describe('auth store', () => {
     const calls = Promise.all([
       api.GET('/api/auth/me'),
       api.GET('/api/auth/api-keys'),
-      api.POST('/api/auth/me/password', { body: { current_password: 'old-password', new_password: 'new-password' } }),
+      api.POST('/api/auth/me/password', {
+        body: { current_password: 'old-password', new_password: 'new-password', revoke_api_keys: false },
+      }),
     ])
     // Let all three fail with 401 and queue behind the one refresh before it answers.
     await vi.waitFor(() => expect(server.seen.filter((r) => r.path === '/api/auth/refresh')).toHaveLength(1))
@@ -157,9 +164,15 @@ describe('auth store', () => {
     expect(password.response.status).toBe(204)
     expect(server.seen.filter((r) => r.path === '/api/auth/refresh')).toHaveLength(1)
     // The replayed POST carries its original body.
-    const replayedPassword = server.seen.filter((r) => r.path === '/api/auth/me/password' && r.authorization === 'Bearer fresh')
+    const replayedPassword = server.seen.filter(
+      (r) => r.path === '/api/auth/me/password' && r.authorization === 'Bearer fresh',
+    )
     expect(replayedPassword).toHaveLength(1)
-    expect(JSON.parse(replayedPassword[0]!.body!)).toEqual({ current_password: 'old-password', new_password: 'new-password' })
+    expect(JSON.parse(replayedPassword[0]!.body!)).toEqual({
+      current_password: 'old-password',
+      new_password: 'new-password',
+      revoke_api_keys: false,
+    })
     expect(auth.accessToken).toBe('fresh')
     expect(onAuthFailure).not.toHaveBeenCalled()
   })

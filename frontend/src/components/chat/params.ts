@@ -73,7 +73,12 @@ export function templateVariables(content: string): string[] {
 
 /** Tokens, latency and time to first token of an answer, as one short line. */
 export function statsLine(
-  stats: { prompt_tokens?: number | null; completion_tokens?: number | null; latency_ms?: number | null; ttft_ms?: number | null },
+  stats: {
+    prompt_tokens?: number | null
+    completion_tokens?: number | null
+    latency_ms?: number | null
+    ttft_ms?: number | null
+  },
   labels: { tokens: string; latency: string; ttft: string },
 ): string {
   const parts: string[] = []

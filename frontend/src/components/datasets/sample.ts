@@ -81,7 +81,8 @@ export function sampleView(raw: unknown, format?: string): SampleView {
     if (format === 'preference' && response.length === 2) {
       return { kind: 'preference', prompt, chosen: toTurns(response[0]) ?? [], rejected: toTurns(response[1]) ?? [] }
     }
-    if (format === 'text' && response.length === 0 && prompt.length === 1) return { kind: 'text', text: prompt[0]!.content }
+    if (format === 'text' && response.length === 0 && prompt.length === 1)
+      return { kind: 'text', text: prompt[0]!.content }
     const label = typeof row.label === 'boolean' ? row.label : null
     return { kind: 'chat', turns: [...prompt, ...(toTurns(response) ?? [])], label }
   }
@@ -89,7 +90,9 @@ export function sampleView(raw: unknown, format?: string): SampleView {
   const chosen = 'chosen' in row ? toTurns(row.chosen) : null
   const rejected = 'rejected' in row ? toTurns(row.rejected) : null
   if (chosen && rejected) {
-    const prompt = conversation ?? (row.prompt !== undefined ? (toTurns(row.prompt) ?? [{ role: 'user', content: asText(row.prompt) }]) : [])
+    const prompt =
+      conversation ??
+      (row.prompt !== undefined ? (toTurns(row.prompt) ?? [{ role: 'user', content: asText(row.prompt) }]) : [])
     return { kind: 'preference', prompt, chosen, rejected }
   }
   if (conversation) {
@@ -104,7 +107,10 @@ export function sampleView(raw: unknown, format?: string): SampleView {
     if (row.output !== undefined) turns.push({ role: 'assistant', content: asText(row.output) })
     return { kind: 'chat', turns }
   }
-  if (typeof row.text === 'string' && Object.keys(row).filter((k) => !['row', 'index', 'id'].includes(k)).length === 1) {
+  if (
+    typeof row.text === 'string' &&
+    Object.keys(row).filter((k) => !['row', 'index', 'id'].includes(k)).length === 1
+  ) {
     return { kind: 'text', text: row.text }
   }
   const fields = Object.entries(row)

@@ -68,7 +68,10 @@ export function toBars(raw: unknown): Bar[] {
         const count = num(pick(item, ['count', 'value', 'n'])) ?? 0
         const label = pick(item, ['label', 'key', 'turns', 'name'])
         if (label !== undefined) return { label: String(label), count }
-        return { label: rangeLabel(pick(item, ['start', 'lo', 'min', 'from']), pick(item, ['end', 'hi', 'max', 'to'])), count }
+        return {
+          label: rangeLabel(pick(item, ['start', 'lo', 'min', 'from']), pick(item, ['end', 'hi', 'max', 'to'])),
+          count,
+        }
       }
       return { label: String(i), count: num(item) ?? 0 }
     })
@@ -109,7 +112,8 @@ export function statsView(raw: unknown): StatsView {
   const turns = pick(s, ['turns', 'turns_per_conversation', 'turn_counts', 'turns_histogram'])
   const roles = pick(s, ['roles', 'role_counts'])
   const tokenizer = pick(s, ['tokenizer']) ?? (isRecord(tokens) ? tokens.tokenizer : undefined)
-  const approximate = pick(s, ['approximate', 'token_approximate']) ?? (isRecord(tokens) ? tokens.approximate : undefined)
+  const approximate =
+    pick(s, ['approximate', 'token_approximate']) ?? (isRecord(tokens) ? tokens.approximate : undefined)
   return {
     rows: num(pick(s, ['rows', 'row_count'])),
     characters: num(pick(s, ['characters', 'chars', 'total_characters'])),

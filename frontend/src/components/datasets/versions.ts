@@ -8,7 +8,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function recipeKind(recipe: unknown): string {
   if (typeof recipe === 'string') return recipe
   if (isRecord(recipe)) {
-    for (const key of ['kind', 'type', 'op', 'source']) if (typeof recipe[key] === 'string') return recipe[key] as string
+    for (const key of ['kind', 'type', 'op', 'source'])
+      if (typeof recipe[key] === 'string') return recipe[key] as string
   }
   return 'unknown'
 }

@@ -97,11 +97,9 @@ const en = {
     datasetsEmpty:
       'Uploaded and versioned datasets (alpaca, sharegpt, OpenAI messages, preference pairs, plain text) will appear here.',
     models: 'Models',
-    modelsEmpty:
-      'Fine-tuned models and adapters ready to evaluate, export or chat with will appear here.',
+    modelsEmpty: 'Fine-tuned models and adapters ready to evaluate, export or chat with will appear here.',
     gpu: 'GPU',
-    gpuEmpty:
-      'Live GPU utilisation, memory and the jobs running on each device will be shown here.',
+    gpuEmpty: 'Live GPU utilisation, memory and the jobs running on each device will be shown here.',
     comingSoon: 'Coming soon',
   },
   profile: {
@@ -118,6 +116,7 @@ const en = {
     confirmNewPassword: 'Confirm new password',
     changePassword: 'Change password',
     passwordChanged: 'Password changed',
+    revokeApiKeys: 'Also revoke my API keys (do this if the old password may have leaked)',
   },
   apiKeys: {
     title: 'API keys',
@@ -355,7 +354,7 @@ const en = {
       help: {
         clean_text: 'Strip control characters and HTML; normalize Unicode and whitespace.',
         remove_stopwords: 'Drop English and Chinese stop words.',
-        tokenize: 'Tokenize once now with a local model\'s tokenizer and cache the result for training.',
+        tokenize: "Tokenize once now with a local model's tokenizer and cache the result for training.",
         dedupe: 'Remove exact duplicates and duplicates after normalization.',
         drop_empty: 'Remove samples whose prompt or response is empty.',
         mask_pii: 'Replace emails, phone numbers and ID numbers with placeholders.',
@@ -413,6 +412,17 @@ const en = {
     api_key_not_found: 'This API key no longer exists.',
     internal_error: 'The server hit an unexpected error. Try again; if it persists, check the server log.',
     network_error: 'Cannot reach the server. Check your connection.',
+    username_or_email_taken: 'This username or email is not available.',
+    registration_throttled: 'Too many registrations from this address. Try again later.',
+    weak_password: 'This password is too easy to guess. Use a longer passphrase that is not a common password.',
+    invalid_password: 'Passwords cannot contain control characters.',
+    session_revoked: 'You were signed out (logout, password change or a revoked session). Sign in again.',
+    cross_origin: 'Request refused: it came from another site.',
+    destination_not_allowed:
+      "This address is not allowed: it points inside the server's network. Ask an administrator.",
+    request_timeout: 'The upload arrived too slowly. Check your connection and try again.',
+    model_not_accessible: 'You no longer have access to a model this job uses.',
+    dataset_not_accessible: 'You no longer have access to a dataset this job uses.',
   },
   notFound: {
     title: 'Page not found',

@@ -42,7 +42,8 @@ const jobPage = {
     compare: 'Compare with other jobs',
   },
   confirm: {
-    cancel: 'Cancel now? The engine is killed at once; only checkpoints already saved remain. Stop instead to save one first.',
+    cancel:
+      'Cancel now? The engine is killed at once; only checkpoints already saved remain. Stop instead to save one first.',
     delete: 'Delete job “{name}” and its files?',
   },
   done: {

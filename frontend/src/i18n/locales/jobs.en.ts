@@ -105,7 +105,8 @@ const jobs = {
     noDatasets: 'No datasets yet: import the sample on the Datasets page.',
     version: 'Version',
     currentVersion: 'current (v{v})',
-    splitFromVersion: 'This version has a validation split ({pct}% of rows) from preprocessing; it is used for evaluation.',
+    splitFromVersion:
+      'This version has a validation split ({pct}% of rows) from preprocessing; it is used for evaluation.',
     noSplit: 'This version has no validation split. Set val_size to hold out rows for evaluation.',
     stage: 'Stage',
     method: 'Method',

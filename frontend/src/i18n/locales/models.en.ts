@@ -69,7 +69,8 @@ const models = {
     deleteTitle: 'Delete {name}?',
     deleteExplain:
       'Deleting the record removes the model and its versions from the registry and from /v1. The files stay on disk (a fine-tuned version keeps its job output).',
-    deleteFiles: 'Also delete the files the registry owns (downloaded weights, merged versions, the job output of fine-tuned versions). This cannot be undone.',
+    deleteFiles:
+      'Also delete the files the registry owns (downloaded weights, merged versions, the job output of fine-tuned versions). This cannot be undone.',
     deleteRecord: 'Delete record',
     deleted: 'Deleted {name}',
     inUse: 'This model is in use (a running deployment or an active job needs it): stop those first, then delete it.',
@@ -134,7 +135,8 @@ const models = {
   },
   deployments: {
     title: 'Deployments',
-    subtitle: 'Models loaded by an inference backend. Idle ones are unloaded automatically; a request loads a model again.',
+    subtitle:
+      'Models loaded by an inference backend. Idle ones are unloaded automatically; a request loads a model again.',
     deploy: 'Deploy a model',
     empty: 'Nothing is deployed. Models also load on their first request.',
     autoRefresh: 'Refreshes every few seconds',

@@ -94,7 +94,8 @@ const models: ModelsMessages = {
     deploy: '部署',
     lineage: '血缘',
     mergeTitle: '将 v{n} 合并为完整权重？',
-    mergeExplain: '合并任务会把适配器与其基座模型合并为完整权重。它会进入任务队列；成功后这里会出现一个新的完整权重版本。',
+    mergeExplain:
+      '合并任务会把适配器与其基座模型合并为完整权重。它会进入任务队列；成功后这里会出现一个新的完整权重版本。',
     mergeQueued: '合并任务 #{id} 已排队。',
     openJob: '打开任务',
     deployed: '正在部署 {model}。',

@@ -4,7 +4,7 @@
  */
 import { createSHA256 } from 'hash-wasm'
 
-import type { HasherFactory } from './useDatasetUpload'
+import type { HasherFactory } from './task'
 
 export const sha256Hasher: HasherFactory = async () => {
   const hasher = await createSHA256()

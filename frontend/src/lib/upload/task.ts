@@ -1,6 +1,6 @@
 /**
- * Dataset uploads, independent of HTTP: the UI talks to an `UploadTask`, the task talks to an
- * `UploadTransport` (the real one is in `src/api/datasetUploads.ts`; the unit tests use a fake).
+ * Dataset uploads, independent of HTTP and of Vue: the UI talks to an `UploadTask`, the task talks to an
+ * `UploadTransport` (the real one is `datasetUploadTransport` in `src/api/datasets.ts`; the unit tests use a fake).
  *
  * Small files go in one multipart request. Larger ones use the server's resumable session:
  *   1. hash the file in the browser, slice by slice (constant memory, whatever the size);
@@ -11,16 +11,11 @@
  *      byte ranges are still missing and send only those;
  *   5. complete; the server checks the hash and creates the dataset.
  */
-import { reactive } from 'vue'
+import { asApiError, type ApiError } from '@/api/errors'
 
-import { ApiError, asApiError } from '@/api/errors'
-import { readSetting } from '@/stores/storage'
-
-/** A half-open byte range [start, end). */
-export interface ByteRange {
-  start: number
-  end: number
-}
+import { readSetting } from '../storage'
+import { isTransient } from './errors'
+import { planChunks, rangeBytes, splitRanges, type ByteRange } from './ranges'
 
 export const MiB = 1024 * 1024
 /** Files larger than this use the chunked session. */
@@ -50,80 +45,6 @@ export function uploadLimits(): { threshold: number; chunkSize?: number } {
     threshold: positiveInt(readSetting(THRESHOLD_KEY)) ?? DEFAULT_CHUNK_THRESHOLD,
     ...(chunkSize === null ? {} : { chunkSize }),
   }
-}
-
-/** Cut [0, size) into consecutive chunks of at most `chunkSize` bytes. */
-export function planChunks(size: number, chunkSize: number): ByteRange[] {
-  return splitRanges([{ start: 0, end: size }], chunkSize)
-}
-
-/** Cut each range into pieces of at most `chunkSize` bytes, keeping their order. */
-export function splitRanges(ranges: readonly ByteRange[], chunkSize: number): ByteRange[] {
-  if (!(chunkSize > 0)) throw new RangeError('chunkSize must be positive')
-  const out: ByteRange[] = []
-  for (const range of ranges) {
-    for (let start = range.start; start < range.end; start += chunkSize) {
-      out.push({ start, end: Math.min(start + chunkSize, range.end) })
-    }
-  }
-  return out
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/**
- * The server's missing ranges, whatever their spelling ([start, end] pairs or
- * {start, end} / {offset, length} objects), clamped to [0, size), sorted and merged.
- */
-export function normalizeRanges(raw: unknown, size: number): ByteRange[] {
-  const list = Array.isArray(raw) ? raw : []
-  const ranges: ByteRange[] = []
-  for (const item of list) {
-    let start: number | undefined
-    let end: number | undefined
-    if (Array.isArray(item) && item.length >= 2) {
-      start = Number(item[0])
-      end = Number(item[1])
-    } else if (isRecord(item)) {
-      start = Number(item.start ?? item.offset)
-      end = item.end !== undefined ? Number(item.end) : start + Number(item.length)
-    }
-    if (start === undefined || end === undefined || !Number.isFinite(start) || !Number.isFinite(end)) continue
-    start = Math.max(0, start)
-    end = Math.min(size, end)
-    if (end > start) ranges.push({ start, end })
-  }
-  ranges.sort((a, b) => a.start - b.start)
-  const merged: ByteRange[] = []
-  for (const range of ranges) {
-    const last = merged[merged.length - 1]
-    if (last && range.start <= last.end) last.end = Math.max(last.end, range.end)
-    else merged.push({ ...range })
-  }
-  return merged
-}
-
-export function rangeBytes(ranges: readonly ByteRange[]): number {
-  return ranges.reduce((sum, r) => sum + (r.end - r.start), 0)
-}
-
-/** What the UI shows for an upload error: an i18n key, or null to use the server's text. */
-export function uploadErrorKey(err: unknown): string | null {
-  const e = asApiError(err)
-  if (e.status === 0) return 'datasets.upload.errors.network'
-  if (e.status === 413) return 'datasets.upload.errors.tooLarge'
-  if (e.status === 507 || /disk|storage|space/i.test(e.code)) return 'datasets.upload.errors.diskFull'
-  if (/hash|checksum|sha256/i.test(e.code)) return 'datasets.upload.errors.hashMismatch'
-  if (e.status === 404 && /upload|session/i.test(e.code)) return 'datasets.upload.errors.sessionGone'
-  return null
-}
-
-/** Whether a failure is worth retrying the same chunk for (network, timeouts, 5xx but 507). */
-export function isTransient(err: unknown): boolean {
-  const e = asApiError(err)
-  return e.status === 0 || e.status === 408 || e.status === 429 || (e.status >= 500 && e.status !== 507)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,6 +107,11 @@ export interface UploadOptions {
   retries?: number
   /** Wait before retry `attempt` (1-based); tests pass () => 0. */
   backoffMs?: (attempt: number) => number
+  /**
+   * Makes the task's state observable: the uploads store passes Vue's `reactive`, so the UI
+   * follows the progress. Without it the state is a plain object (what the unit tests read).
+   */
+  observe?: <S extends object>(state: S) => S
 }
 
 class Paused extends Error {}
@@ -219,7 +145,8 @@ export function createUploadTask<D>(
   const retries = options.retries ?? CHUNK_RETRIES
   const backoff = options.backoffMs ?? ((attempt: number) => 500 * 2 ** (attempt - 1))
 
-  const state = reactive({
+  const observe = options.observe ?? (<S extends object>(value: S) => value)
+  const state = observe({
     filename: file.name,
     size: file.size,
     mode: file.size > threshold ? 'chunked' : 'single',
@@ -230,7 +157,7 @@ export function createUploadTask<D>(
     sessionId: null,
     error: null,
     result: null,
-  }) as UploadState<D>
+  } as UploadState<D>)
 
   let controller = new AbortController()
   let hasher: IncrementalHasher | null = null

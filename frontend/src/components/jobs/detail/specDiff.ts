@@ -56,8 +56,10 @@ export function unifiedLines(rows: readonly DiffRow[]): { sign: ' ' | '-' | '+';
   const out: { sign: ' ' | '-' | '+'; text: string }[] = []
   for (const row of rows) {
     if (row.kind === 'same') out.push({ sign: ' ', text: `${row.key}: ${showValue(row.left)}` })
-    if (row.kind === 'changed' || row.kind === 'removed') out.push({ sign: '-', text: `${row.key}: ${showValue(row.left)}` })
-    if (row.kind === 'changed' || row.kind === 'added') out.push({ sign: '+', text: `${row.key}: ${showValue(row.right)}` })
+    if (row.kind === 'changed' || row.kind === 'removed')
+      out.push({ sign: '-', text: `${row.key}: ${showValue(row.left)}` })
+    if (row.kind === 'changed' || row.kind === 'added')
+      out.push({ sign: '+', text: `${row.key}: ${showValue(row.right)}` })
   }
   return out
 }
@@ -105,7 +107,9 @@ export function toYamlText(spec: Spec, indent = 0): string {
       lines.push(`${pad}${key}:`)
       for (const item of value) lines.push(`${pad}  - ${scalar(item)}`)
     } else {
-      lines.push(`${pad}${key}: ${isPlainObject(value) || Array.isArray(value) ? JSON.stringify(value) : scalar(value)}`)
+      lines.push(
+        `${pad}${key}: ${isPlainObject(value) || Array.isArray(value) ? JSON.stringify(value) : scalar(value)}`,
+      )
     }
   }
   return lines.join('\n')

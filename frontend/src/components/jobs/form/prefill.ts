@@ -3,7 +3,8 @@
  * `?clone=<job>` (that job's spec), `?template=<id>`, `?preset=<id>`, and
  * `?fromJob=<job>&patch=suggested` (a failed job's spec with the engine's suggested fix applied).
  */
-import { jobsApi, suggestedPatch, templatesApi, type JobSpec } from '@/api/jobs'
+import { jobsApi, suggestedPatch, type JobSpec } from '@/api/jobs'
+import { templatesApi } from '@/api/templates'
 
 export interface Prefill {
   spec: JobSpec

@@ -26,7 +26,15 @@ export const OWN_WIDGET_KEYS = [
 ] as const
 
 /** Keys that only matter for LoRA-style methods (hidden for full/freeze). */
-export const LORA_KEYS = ['lora_rank', 'lora_alpha', 'lora_target', 'lora_dropout', 'additional_target', 'use_rslora', 'use_dora']
+export const LORA_KEYS = [
+  'lora_rank',
+  'lora_alpha',
+  'lora_target',
+  'lora_dropout',
+  'additional_target',
+  'use_rslora',
+  'use_dora',
+]
 /** Keys that only matter for freeze tuning. */
 export const FREEZE_KEYS = ['freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules']
 /** Keys that only matter for preference (DPO) training. */
@@ -164,8 +172,10 @@ export interface FieldError {
 }
 
 function checkBounds(info: FieldInfo, n: number): FieldError | null {
-  if (info.minimum !== undefined && n < info.minimum) return { key: 'jobs.form.errors.min', params: { min: info.minimum } }
-  if (info.maximum !== undefined && n > info.maximum) return { key: 'jobs.form.errors.max', params: { max: info.maximum } }
+  if (info.minimum !== undefined && n < info.minimum)
+    return { key: 'jobs.form.errors.min', params: { min: info.minimum } }
+  if (info.maximum !== undefined && n > info.maximum)
+    return { key: 'jobs.form.errors.max', params: { max: info.maximum } }
   if (info.exclusiveMinimum !== undefined && n <= info.exclusiveMinimum)
     return { key: 'jobs.form.errors.above', params: { min: info.exclusiveMinimum } }
   if (info.exclusiveMaximum !== undefined && n >= info.exclusiveMaximum)
@@ -198,14 +208,21 @@ export function parseField(info: FieldInfo, input: unknown): Parsed {
   const text = String(input)
   if (info.kind === 'integer' || info.kind === 'number') {
     const n = parseNumber(text, info.kind === 'integer')
-    if (n === null) return { ok: false, error: { key: info.kind === 'integer' ? 'jobs.form.errors.integer' : 'jobs.form.errors.number' } }
+    if (n === null)
+      return {
+        ok: false,
+        error: { key: info.kind === 'integer' ? 'jobs.form.errors.integer' : 'jobs.form.errors.number' },
+      }
     const bad = checkBounds(info, n)
     return bad ? { ok: false, error: bad } : { ok: true, value: n }
   }
   if (info.kind === 'list') {
     const trimmed = text.trim()
     if (info.words.includes(trimmed)) return { ok: true, value: trimmed }
-    const parts = trimmed.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+    const parts = trimmed
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
     if (info.itemKind === 'string') return { ok: true, value: parts }
     const numbers = parts.map((s) => parseNumber(s, info.itemKind === 'integer'))
     if (numbers.some((n) => n === null)) {
@@ -228,7 +245,8 @@ export function valuesFromSpec(spec: JobSpec, fields: Record<string, FieldInfo>)
   for (const [key, value] of Object.entries(spec)) {
     const info = fields[key]
     if (!info || value === null || value === undefined) continue
-    const keepsValue = (info.kind === 'boolean' || info.kind === 'enum') && ['string', 'number', 'boolean'].includes(typeof value)
+    const keepsValue =
+      (info.kind === 'boolean' || info.kind === 'enum') && ['string', 'number', 'boolean'].includes(typeof value)
     values[key] = keepsValue ? (value as FormValue) : toText(value)
   }
   return values
@@ -270,7 +288,10 @@ export function withoutHidden(spec: JobSpec, schema: SpecSchema | null): JobSpec
  * A server error → messages per form field. The server names spec fields `body.spec.<key>`
  * (`body.name` for the job name); anything it cannot place goes to `general`.
  */
-export function serverFieldErrors(err: unknown, keys: readonly string[]): { fields: Record<string, string>; general: string | null } {
+export function serverFieldErrors(
+  err: unknown,
+  keys: readonly string[],
+): { fields: Record<string, string>; general: string | null } {
   return splitFormErrors(asApiError(err), ['name', ...keys])
 }
 

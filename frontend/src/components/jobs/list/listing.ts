@@ -37,7 +37,12 @@ export function jobModel(job: Pick<Job, 'spec'>): string {
  * The queue order after dragging `dragged` onto `target` (dropped before or after it).
  * Unknown ids or a drop onto itself leave the order as it was (a new array either way).
  */
-export function moveInOrder(ids: readonly number[], dragged: number, target: number, where: 'before' | 'after'): number[] {
+export function moveInOrder(
+  ids: readonly number[],
+  dragged: number,
+  target: number,
+  where: 'before' | 'after',
+): number[] {
   const from = ids.indexOf(dragged)
   if (from < 0 || !ids.includes(target) || dragged === target) return [...ids]
   const rest = ids.filter((id) => id !== dragged)
