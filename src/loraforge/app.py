@@ -16,11 +16,14 @@ from starlette.responses import Response
 
 from loraforge import __version__
 from loraforge.api.errors import install_error_handlers
+from loraforge.api.metrics_access import MetricsReader
 from loraforge.api.middleware import (
     BodySizeLimitMiddleware,
     HttpMetrics,
     MetricsMiddleware,
+    RequestBodyTimeout,
     SecurityHeadersMiddleware,
+    body_timeout_response,
 )
 from loraforge.api.openai import v1_router
 from loraforge.api.openai.files import files_body_limits
@@ -29,6 +32,7 @@ from loraforge.api.routes.datasets import upload_body_limits
 from loraforge.api.routes.ws import router as ws_router
 from loraforge.api.routes.ws_notifications import router as ws_notifications_router
 from loraforge.api.spa import SpaFiles
+from loraforge.api.ws_limits import WebSocketSlots
 from loraforge.db.migrate import is_at_head, migrate
 from loraforge.db.session import Database
 from loraforge.errors import ServiceError
@@ -129,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.inference = inference
     app.state.spa = SpaFiles(settings.resolved_web_dist_dir)
+    app.state.ws_slots = WebSocketSlots(settings.ws_max_per_user)  # open WebSockets per user
     # A registry per app: tests build many apps in one process, and the default global registry
     # refuses a second metric of the same name.
     registry = CollectorRegistry()
@@ -136,13 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
 
     install_error_handlers(app)
+    app.add_exception_handler(RequestBodyTimeout, body_timeout_response)  # 408, connection closed
     app.include_router(api_router, prefix="/api")
     app.include_router(v1_router, prefix="/v1")  # OpenAI-compatible (api/openai/)
     app.include_router(ws_router)  # /ws/...: WebSockets authenticate inside the handler
     app.include_router(ws_notifications_router)  # /ws/notifications
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics(_reader: MetricsReader) -> Response:
+        """The metrics token's or an admin's only (`api/metrics_access.py`)."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # Added last = outermost: metrics see every response, including 413s from the size limit.
@@ -150,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         route_limits=[*upload_body_limits(settings), *files_body_limits(settings)],
+        body_timeout_seconds=settings.request_body_timeout_seconds,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -44,15 +44,30 @@ def register(sub: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from loraforge.api import connection_limits, proxies
     from loraforge.app import create_app
     from loraforge.db.migrate import migrate
 
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    # The app must know where it really listens: the outbound policy refuses the server's own address.
+    settings = settings.model_copy(update={"host": host, "port": port})
     # Migrate before binding so a broken database fails the command, not the first request.
     migrate(settings.sqlalchemy_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    # Proxy trust is explicit, the app's own rule (api/proxies.py): uvicorn's default would believe
+    # X-Forwarded-For from 127.0.0.1.
+    trusted = proxies.parse(settings.trusted_proxies)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=list(trusted.entries) or None,
+        # A deadline and a size cap for every request head: api/connection_limits.py.
+        **connection_limits.server_options(settings),
+    )
     return 0
 
 

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     registration_open: bool = Field(
         default=True, description="Whether anyone may create an account with POST /api/auth/register."
     )
+    registration_max_per_hour: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Registration attempts (successful or not) one client address may make per hour; more get 429."
+        ),
+    )
     password_hash_time_cost: int = Field(
         default=2, ge=1, le=20, description="argon2id passes over memory when hashing a password."
     )
@@ -121,7 +128,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         default=10,
         ge=1,
-        description="Failed logins per account, and per client address, allowed within the window.",
+        description=(
+            "Failed logins per account from one client address allowed within the window; an address may "
+            "fail three times as often over all accounts."
+        ),
     )
     login_window_seconds: int = Field(
         default=15 * 60, ge=1, description="Window for counting failed logins, in seconds."
@@ -283,8 +293,9 @@ class Settings(BaseSettings):
     outbound_allow: str = Field(
         default="",
         description=(
-            "Comma-separated hosts, `host:port` pairs or CIDR networks that provider, webhook and hub URLs may "
-            "reach although they are loopback, private, link-local or otherwise internal (refused by default)."
+            "Comma-separated hosts, `host:port` pairs or CIDR networks that provider, webhook and hub URLs "
+            "may reach although they are loopback, private, link-local or otherwise internal (refused by "
+            "default)."
         ),
     )
     trusted_proxies: str = Field(
@@ -299,12 +310,23 @@ class Settings(BaseSettings):
     )
     metrics_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for `GET /metrics` (Prometheus). Without it, only admins may read /metrics.",
+        description="Bearer token for `GET /metrics` (Prometheus). Without it, only admins may read it.",
     )
     request_body_timeout_seconds: float = Field(
         default=60.0,
         gt=0.0,
-        description="A request whose body has not fully arrived this long after its headers is answered 408.",
+        description=(
+            "Time a request body may take, plus one second per 64 KiB received; a body that falls behind "
+            "(sent a byte at a time, or stalled) is answered 408."
+        ),
+    )
+    request_header_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0.0,
+        description=(
+            "A connection that has not sent a complete request head (request line and headers) this long "
+            "after it opened, or after its previous response, is closed (`loraforge serve`)."
+        ),
     )
 
     _generated_signing_key: str | None = PrivateAttr(default=None)

@@ -335,6 +335,9 @@ def test_crud_branch_switch_search_export_import(client: TestClient, api: Api) -
         ({"format": "other"}, "body.format"),
         ({"messages": [{"id": 1, "role": "user", "content": "x", "params": {"loraforge": {}}}]},
          "body.messages.0.params.loraforge"),
+        # in UTC this date is before year 1 (it overflowed into a 500 once)
+        ({"messages": [{"id": 1, "role": "user", "content": "x", "created_at": "0001-01-01T00:00:00+01:01"}]},
+         "body.messages.0.created_at"),
     ],
 )  # fmt: skip
 def test_import_is_validated_and_all_or_nothing(

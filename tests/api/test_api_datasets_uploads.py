@@ -189,7 +189,9 @@ def test_another_users_upload_session_is_404(api, alice):
     session = _session(api, alice).json()
     for who in (bob, operator):
         assert_error(
-            api.client.get(f"/api/datasets/uploads/{session['id']}", headers=who.headers), 404, "not_found"
+            api.client.get(f"/api/datasets/uploads/{session['id']}", headers=who.headers),
+            404,
+            "upload_not_found",
         )
         assert_error(_put(api, who, session["id"], 0, CONTENT[:CHUNK]), 404)
         assert_error(

@@ -76,7 +76,7 @@ def test_deploy_list_get_stop_with_access_rules(api: Api, app: FastAPI, demo_mod
     for staff in (admin, operator):
         assert client.get(path, headers=staff.headers).status_code == 200
         assert client.get("/api/deployments", headers=staff.headers).json()["total"] == 1
-    assert_error(client.get(path, headers=bob.headers), 404, "not_found")
+    assert_error(client.get(path, headers=bob.headers), 404, "deployment_not_found")
     assert_error(client.post(f"{path}/stop", headers=bob.headers), 404)
     assert_error(client.get("/api/deployments/999999", headers=alice.headers), 404, "deployment_not_found")
     ready = client.get("/api/deployments", params={"status": "ready"}, headers=alice.headers).json()

@@ -93,7 +93,7 @@ def test_another_user_cannot_see_start_stop_or_delete_a_job(api: Api):
         ("POST", f"{base}/clone"), ("DELETE", base), ("GET", f"{base}/events"), ("GET", f"{base}/metrics"),
         ("GET", f"{base}/logs"),
     ]:  # fmt: skip
-        assert_error(api.client.request(method, path, headers=bob.headers), 404, "not_found")
+        assert_error(api.client.request(method, path, headers=bob.headers), 404, "job_not_found")
     listed = api.client.get("/api/jobs", headers=bob.headers).json()
     assert listed["total"] == 0 and listed["items"] == []
     assert api.client.get(base, headers=alice.headers).json()["status"] == "draft"

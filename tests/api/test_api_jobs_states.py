@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from loraforge.db.models import Job, JobStatus, User
 from loraforge.db.session import Database
+from loraforge.services.jobs import recovery
 from loraforge.services.jobs.states import ALLOWED, InvalidTransition, StaleJobState, check, transition
+from loraforge.settings import Settings
 
 S = JobStatus
 EXPECTED_ALLOWED = {
@@ -78,5 +80,35 @@ def test_transition_sets_timestamps_and_refuses_a_stale_status(database_url: str
         with database.session() as session:
             stored = session.scalars(select(Job)).one()
             assert stored.status == "queued" and stored.queued_at is not None
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "final"),
+    [
+        (S.stopping, None, "cancelled"),  # stopped before the engine could checkpoint: the stop worked
+        (S.running, None, "failed"),  # killed without anyone asking: a failure to explain
+        (S.stopping, {"code": "nan_loss", "message": "loss is NaN"}, "failed"),  # the engine's own error wins
+    ],
+)
+def test_a_dead_process_without_a_final_event(
+    database_url: str, tmp_path, status: JobStatus, error: dict | None, final: str
+) -> None:
+    database = Database(database_url)
+    try:
+        job_id = _job(database)
+        with database.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            for step in (S.queued, S.starting, S.running, status):
+                if job.status != step:
+                    transition(session, job, step)
+            recovery.fail_dead(session, Settings(data_dir=tmp_path), job, -15, error)
+            session.commit()
+        with database.session() as session:
+            stored = session.get(Job, job_id)
+            assert stored is not None and stored.status == final and stored.exit_code == -15
+            assert (stored.error is None) == (final == "cancelled")
     finally:
         database.dispose()

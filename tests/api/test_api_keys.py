@@ -77,7 +77,10 @@ def test_user_b_cannot_see_or_revoke_user_a_keys(api, client):
     bob = api.account("bob")
     created = _create(client, alice)
     assert client.get("/api/auth/api-keys", headers=bob.headers).json() == []
-    assert_error(client.delete(f"/api/auth/api-keys/{created['id']}", headers=bob.headers), 404, "not_found")
+    # The same code as for a key that does not exist: the answer does not tell that the id is taken.
+    assert_error(
+        client.delete(f"/api/auth/api-keys/{created['id']}", headers=bob.headers), 404, "api_key_not_found"
+    )
     # Not even an admin revokes someone else's key through the personal endpoint.
     admin = api.admin()
     assert_error(client.delete(f"/api/auth/api-keys/{created['id']}", headers=admin.headers), 404)

@@ -21,8 +21,15 @@ from fastapi.testclient import TestClient
 from openai_live import Script, ScriptedUpstream, ThreadServer, api_key, wait_until
 
 from loraforge.db.models import ModelVersion, RegisteredModel
+from loraforge.settings import Settings
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Say something."}]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The scripted upstream is a provider on loopback, which the outbound policy refuses unless allowed.
+    return settings.model_copy(update={"outbound_allow": "127.0.0.1"})
 
 
 @pytest.fixture
@@ -232,18 +239,21 @@ def test_reasoning_usage_errors_and_disconnect_through_a_provider(
     )
     assert streamed[-1].usage is not None and streamed[-1].usage.completion_tokens == 3
 
-    # Upstream failures: its 400 passes through; a 500 is our 502; an error mid-stream raises.
+    # Upstream failures: its 400 passes through; a 500 is our 502; an error mid-stream raises. A provider
+    # is someone else's server reached from inside: its status is shown, never its body.
     upstream.script = Script(status=400, error_message="context too long")
     with pytest.raises(openai.BadRequestError) as rejected:
         client.chat.completions.create(model=model, messages=MESSAGES)
-    assert "context too long" in rejected.value.message
+    assert "(400)" in rejected.value.message and "context too long" not in rejected.value.message
     upstream.script = Script(status=500, error_message="boom")
     with pytest.raises(openai.InternalServerError) as failed:
         client.chat.completions.create(model=model, messages=MESSAGES, stream=True)
     assert failed.value.status_code == 502 and "Traceback" not in failed.value.message
+    assert "500" in failed.value.message and "boom" not in failed.value.message
     upstream.script = Script(pieces=["a", "b", "c"], fail_after=2, error_message="worker crashed")
-    with pytest.raises(openai.APIError, match="worker crashed"):
+    with pytest.raises(openai.APIError, match="reported an error") as mid_stream:
         list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True))
+    assert "worker crashed" not in str(mid_stream.value)
 
     # The caller goes away mid-stream: the upstream connection is closed (the worker would cancel).
     upstream.stream_closed.clear()

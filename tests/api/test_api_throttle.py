@@ -1,4 +1,6 @@
-"""Login throttling: 10 failures in 15 minutes per account or per address → 429 with Retry-After."""
+"""Login throttling → 429 with Retry-After: 10 failures in 15 minutes of one account (username and
+email alike) from one address, or 30 from one address over all accounts. Another address is not
+locked out of the account."""
 
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ def test_account_is_throttled_after_ten_failures(api):
 
 
 def test_address_is_throttled_across_accounts(api):
-    for index in range(10):
-        assert api.login(f"ghost{index}", "wrong-password").status_code == 401
+    # Spraying from one address: three times the per-account limit, over any accounts.
+    for index in range(30):
+        assert api.login(f"ghost{index % 7}", "wrong-password").status_code == 401
     api.register("bob")
     response = api.login("bob", DEFAULT_PASSWORD)
     assert_error(response, 429, "login_throttled")
@@ -64,3 +67,25 @@ def test_throttled_and_failed_logins_are_audited(api):
         actions = [row.action for row in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     assert actions.count("auth.login_failed") == 10
     assert "auth.login_throttled" in actions
+
+
+def test_an_attacker_elsewhere_cannot_lock_the_owner_out(api, settings):
+    api.register("gail")
+    # Its own app instance on the same database: two TestClients must not share one app's event loop.
+    with TestClient(create_app(settings), client=("203.0.113.66", 40000)) as attacker:
+        for _ in range(10):
+            assert api.login("gail", "wrong-password", client=attacker).status_code == 401
+        assert_error(api.login("gail", DEFAULT_PASSWORD, client=attacker), 429, "login_throttled")
+        assert_error(api.login("gail@example.com", "wrong-password", client=attacker), 429)
+    # The owner, from their own address, signs in with the right password as usual.
+    assert api.login("gail", DEFAULT_PASSWORD).status_code == 200
+
+
+def test_username_and_email_count_as_one_account(api):
+    api.register("hank")
+    _fail(api, "hank", 5)
+    _fail(api, "HANK@example.com", 5)
+    assert_error(api.login("hank", DEFAULT_PASSWORD), 429, "login_throttled")
+    # Well under the address's own limit: it is the account's count that stops this address.
+    api.register("ivan")
+    assert api.login("ivan", DEFAULT_PASSWORD).status_code == 200

@@ -23,6 +23,7 @@ def _claims(user_id: int, **overrides):
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "sid": "some-login-session",
         "iss": "loraforge",
         "typ": "access",
         "iat": now,

@@ -157,13 +157,14 @@ def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
     dialog = page.get_by_test_id("provider-dialog")
     expect(dialog.locator(".el-form-item__error")).to_contain_text("http:// or https://")
     _shot(page, "5-provider-invalid")
-    page.get_by_test_id("provider-base-url").fill("http://127.0.0.1:9/v1")
+    # A name that never resolves (`.invalid`): loopback would be refused by the outbound policy.
+    page.get_by_test_id("provider-base-url").fill("http://provider.invalid/v1")
     page.get_by_test_id("provider-api-key").fill("sk-e2e-secret-wxyz")
     page.get_by_test_id("provider-submit").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_test_id(f"provider-row-{provider}")).to_be_visible()
     expect(page.get_by_test_id(f"provider-key-{provider}")).to_have_text("••••wxyz")
-    # Nothing listens on port 9: refreshing its models says why, next to the provider.
+    # Nothing answers there: refreshing its models says why, next to the provider.
     page.get_by_test_id(f"provider-refresh-{provider}").click()
     expect(page.locator('[data-testid^="provider-refresh-error-"]')).to_be_visible(timeout=30_000)
     _shot(page, "6-providers")

@@ -43,13 +43,14 @@ def test_user_journey(page: Page, admin_credentials: tuple[str, str]) -> None:
     page.get_by_test_id("register-username").fill("x")
     page.get_by_test_id("register-submit").click()
     expect(page.get_by_text("3–32 characters")).to_be_visible()
-    # A server-side error (the admin's name is taken) shows on its field.
+    # A server-side error (the admin's name is taken) shows on the fields; it does not say which of
+    # username and email exists.
     page.get_by_test_id("register-username").fill(admin_credentials[0])
     page.get_by_test_id("register-email").fill(f"{username}@example.com")
     page.get_by_test_id("register-password").fill(USER_PASSWORD)
     page.get_by_test_id("register-confirm").fill(USER_PASSWORD)
     page.get_by_test_id("register-submit").click()
-    expect(page.get_by_text("This username is taken.")).to_be_visible()
+    expect(page.get_by_text("this username or email cannot be used").first).to_be_visible()
     page.get_by_test_id("register-username").fill(username)
     page.get_by_test_id("register-submit").click()
 

@@ -97,7 +97,7 @@ def test_nan_loss_stops(tmp_path: Path, tiny_qwen_dir: Path) -> None:
     spec = base_spec(
         tiny_qwen_dir,
         finetuning_type="full",
-        learning_rate=1e12,
+        learning_rate=10.0,  # the largest a spec allows
         max_grad_norm=0.0,
         max_steps=50,
         optim="sgd",

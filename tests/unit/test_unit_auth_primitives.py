@@ -32,8 +32,9 @@ def test_password_rules():
 
 
 def test_access_token_round_trip_and_rejections():
-    issued = tokens.issue_access_token(user_id=42, secret=SECRET, ttl_seconds=60)
-    assert tokens.decode_access_token(token=issued.token, secret=SECRET) == 42
+    issued = tokens.issue_access_token(user_id=42, session_id="family-1", secret=SECRET, ttl_seconds=60)
+    claims = tokens.decode_access_token(token=issued.token, secret=SECRET)
+    assert (claims.user_id, claims.session_id) == (42, "family-1")
     with pytest.raises(AuthenticationFailed):
         tokens.decode_access_token(token=issued.token, secret="other-" + SECRET)
     unsigned = jwt.encode(
@@ -43,10 +44,19 @@ def test_access_token_round_trip_and_rejections():
     )
     with pytest.raises(AuthenticationFailed):
         tokens.decode_access_token(token=unsigned, secret=SECRET)
-    expired = tokens.issue_access_token(user_id=42, secret=SECRET, ttl_seconds=-10)
+    expired = tokens.issue_access_token(user_id=42, session_id="family-1", secret=SECRET, ttl_seconds=-10)
     with pytest.raises(AuthenticationFailed) as raised:
         tokens.decode_access_token(token=expired.token, secret=SECRET)
     assert raised.value.code == "token_expired"
+
+
+def test_access_token_without_a_session_id_is_refused():
+    # Such a token could not be revoked with its login session, so it is not accepted at all.
+    now = datetime.now(UTC)
+    claims = {"sub": "42", "iss": "loraforge", "typ": "access", "iat": now, "exp": now + timedelta(minutes=5)}
+    with pytest.raises(AuthenticationFailed) as raised:
+        tokens.decode_access_token(token=jwt.encode(claims, SECRET, algorithm="HS256"), secret=SECRET)
+    assert raised.value.code == "invalid_token"
 
 
 def test_retry_after_waits_for_the_oldest_counted_failure():

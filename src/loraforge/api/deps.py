@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from loraforge.api import proxies
 from loraforge.db.models import Role, User
 from loraforge.db.session import Database
-from loraforge.errors import AuthenticationFailed
+from loraforge.errors import AuthenticationFailed, Forbidden
 from loraforge.services.accounts import auth
 from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.services.platform import ownership
@@ -39,10 +41,41 @@ async def _session(database: Annotated[Database, Depends(_database)]) -> AsyncIt
         session.close()
 
 
-def _client_ip(request: Request) -> str:
-    # uvicorn rewrites request.client from X-Forwarded-For only for trusted proxies
-    # (--forwarded-allow-ips), so this cannot be spoofed by a header from the internet.
-    return request.client.host if request.client else "unknown"
+def _client_ip(request: Request, settings: Annotated[Settings, Depends(_settings)]) -> str:
+    # X-Forwarded-For counts only from a peer in LORAFORGE_TRUSTED_PROXIES (empty: from nobody), the
+    # rule `loraforge serve` also gives uvicorn; a header from anyone else is ignored.
+    peer = request.client.host if request.client else None
+    trusted = proxies.parse(settings.trusted_proxies)
+    return proxies.client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_matches_host(origin: str, host: str) -> bool:
+    """Whether `Origin` names this server: the host and port the request was sent to (`Host`).
+
+    The scheme is not compared: behind a TLS proxy the server itself sees plain HTTP.
+    """
+    try:
+        parts = urlsplit(origin)
+        origin_host, origin_port = parts.hostname, parts.port
+        served = urlsplit(f"//{host}")
+        served_host, served_port = served.hostname, served.port
+    except ValueError:
+        return False
+    if parts.scheme not in _DEFAULT_PORTS or not origin_host or not served_host:
+        return False
+    default = _DEFAULT_PORTS[parts.scheme]
+    return origin_host == served_host and (origin_port or default) == (served_port or default)
+
+
+def _same_origin(request: Request) -> None:
+    # The refresh cookie is SameSite=Strict, which browsers enforce per site, not per origin, and only
+    # browsers enforce it: a request whose Origin is another site's is refused outright.
+    origin = request.headers.get("origin")
+    if origin is not None and not _origin_matches_host(origin, request.headers.get("host", "")):
+        raise Forbidden("cross-origin requests may not use the session cookie", code="cross_origin")
 
 
 def _user_agent(request: Request) -> str | None:
@@ -54,6 +87,8 @@ DatabaseDep = Annotated[Database, Depends(_database)]
 SessionDep = Annotated[Session, Depends(_session)]
 ClientIP = Annotated[str, Depends(_client_ip)]
 UserAgent = Annotated[str | None, Depends(_user_agent)]
+# For routes authenticated by the refresh cookie alone: refuse a foreign `Origin` (403 cross_origin).
+SameOrigin = Depends(_same_origin)
 
 # auto_error=False: a missing header must produce our error shape, not FastAPI's default body.
 _bearer = HTTPBearer(

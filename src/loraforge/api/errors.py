@@ -60,6 +60,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -83,6 +84,26 @@ _DOMAIN_STATUS: list[tuple[type[ServiceError], int]] = [
 ]
 
 
+# An error body stays small whatever the request held: a body can name 100k bad fields or carry a
+# megabyte-long key, and echoing all of it costs more than the request did.
+MAX_DETAILS = 50  # listed; the rest are counted in the message
+_MAX_FIELD_CHARS = 200
+_MAX_TEXT_CHARS = 2000
+
+
+def safe_text(value: object, limit: int = _MAX_TEXT_CHARS) -> str:
+    """`value` as text fit to echo: cut to `limit`, and lone surrogates (which JSON's \\u escapes can
+    carry into a str but UTF-8 cannot encode) written as `\\udc80` instead of failing the response."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _more(omitted: int) -> str:
+    return f" (and {omitted} more)" if omitted > 0 else ""
+
+
 def error_response(
     status_code: int,
     *,
@@ -90,10 +111,23 @@ def error_response(
     message: str,
     details: list[ErrorDetail] | None = None,
     headers: dict[str, str] | None = None,
+    omitted: int = 0,
 ) -> JSONResponse:
+    """The error shape; at most MAX_DETAILS details (`omitted`: how many the caller already left out)."""
+    listed = (details or [])[:MAX_DETAILS]
+    omitted += len(details or []) - len(listed)
     body = ErrorResponse(
         error=ErrorBody(
-            code=code or _STATUS_CODES.get(status_code, "error"), message=message, details=details or []
+            code=code or _STATUS_CODES.get(status_code, "error"),
+            message=safe_text(message) + _more(omitted),
+            details=[
+                ErrorDetail(
+                    field=None if d.field is None else safe_text(d.field, _MAX_FIELD_CHARS),
+                    message=safe_text(d.message),
+                    type=d.type,
+                )
+                for d in listed
+            ],
         )
     )
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
@@ -116,11 +150,30 @@ def _openai(request: Request) -> ModuleType | None:
     return openai_errors if openai_errors.is_openai_path(request.url.path) else None
 
 
+def _openai_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first MAX_DETAILS errors, fit to echo, plus one that counts the rest."""
+    shown: list[dict[str, Any]] = [
+        {
+            "type": error.get("type"),
+            "loc": tuple(
+                safe_text(p, _MAX_FIELD_CHARS) if isinstance(p, str) else p for p in error.get("loc", ())
+            ),
+            "msg": safe_text(error.get("msg", "invalid value")),
+        }
+        for error in errors[:MAX_DETAILS]
+    ]
+    if len(errors) > MAX_DETAILS:
+        shown.append(
+            {"type": "too_many_errors", "loc": (), "msg": f"{len(errors) - MAX_DETAILS} more problems"}
+        )
+    return shown
+
+
 async def _handle_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if (openai := _openai(request)) is not None:
-        return openai.validation_response(errors)
+        return openai.validation_response(_openai_errors(errors))
     if any(error.get("type") == "json_invalid" for error in errors):
         error = errors[0]
         ctx = error.get("ctx") or {}
@@ -139,14 +192,20 @@ async def _handle_validation(request: Request, exc: Exception) -> Response:
         )
     details = [
         ErrorDetail(
-            field=_field_path(error.get("loc", ())),
+            field=safe_text(_field_path(error.get("loc", ())), _MAX_FIELD_CHARS),
             message=_validation_message(error),
             type=error.get("type"),
         )
-        for error in errors
+        for error in errors[:MAX_DETAILS]
     ]
     fields = ", ".join(detail.field or "?" for detail in details)
-    return error_response(422, code="validation_error", message=f"invalid input: {fields}", details=details)
+    return error_response(
+        422,
+        code="validation_error",
+        message=f"invalid input: {fields}",
+        details=details,
+        omitted=len(errors) - len(details),
+    )
 
 
 async def _handle_http(request: Request, exc: Exception) -> Response:
@@ -167,7 +226,7 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         message = f"method {request.method} not allowed on {request.url.path}"
     if openai is not None:
-        return openai.http_response(exc.status_code, message, headers)
+        return openai.http_response(exc.status_code, safe_text(message), headers)
     return error_response(exc.status_code, code=code, message=message, headers=headers)
 
 
@@ -184,13 +243,17 @@ async def _handle_service_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if (openai := _openai(request)) is not None:
         return openai.service_response(
-            status, message=exc.message, code=exc.code, fields=[issue.field for issue in exc.fields],
+            status, message=safe_text(exc.message), code=exc.code,
+            fields=[safe_text(issue.field, _MAX_FIELD_CHARS) for issue in exc.fields[:1]],
             headers=headers or None,
         )  # fmt: skip
-    details = [ErrorDetail(field=f"body.{issue.field}", message=issue.message) for issue in exc.fields]
+    details = [
+        ErrorDetail(field=f"body.{issue.field}", message=issue.message) for issue in exc.fields[:MAX_DETAILS]
+    ]
     return error_response(
-        status, code=exc.code, message=exc.message, details=details, headers=headers or None
-    )
+        status, code=exc.code, message=exc.message, details=details, headers=headers or None,
+        omitted=len(exc.fields) - len(details),
+    )  # fmt: skip
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:

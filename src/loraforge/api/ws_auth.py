@@ -10,8 +10,9 @@ The handshake is always accepted first and failures are reported as close codes 
 browser sees a refused handshake only as code 1006, which a client cannot tell from a network error.
 
 Close codes (4000 + the HTTP status they mirror):
-  4400 bad request parameters, 4401 no or invalid credential, 4403 not allowed, 4404 no such resource
-  (or not visible to this user).
+  4400 bad request parameters, 4401 no or invalid credential (also later, once the session behind it
+  is revoked: `CredentialCheck`), 4403 not allowed, 4404 no such resource (or not visible to this user),
+  4429 the user already holds `ws_max_per_user` open WebSockets (`api/ws_limits.py`).
 
 Usage in a handler::
 
@@ -23,6 +24,7 @@ Usage in a handler::
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fastapi import WebSocket
@@ -105,3 +107,27 @@ async def accept_authenticated(websocket: WebSocket) -> WsPrincipal | None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="authentication required")
         return None
     return principal
+
+
+CREDENTIAL_RECHECK_SECONDS = 5.0
+
+
+class CredentialCheck:
+    """Re-authenticates a long-lived socket's credential every `CREDENTIAL_RECHECK_SECONDS`, so a logout,
+    password change or revoked API key ends streams that are already open, not only new handshakes."""
+
+    def __init__(self, websocket: WebSocket, user_id: int) -> None:
+        self.websocket = websocket
+        self.user_id = user_id
+        self.next_check = time.monotonic() + CREDENTIAL_RECHECK_SECONDS
+
+    async def still_valid(self) -> bool:
+        """False (after closing the socket with 4401) once the credential no longer authenticates."""
+        if time.monotonic() < self.next_check:
+            return True
+        self.next_check = time.monotonic() + CREDENTIAL_RECHECK_SECONDS
+        principal = await authenticate_websocket(self.websocket)
+        if principal is not None and principal.user.id == self.user_id:
+            return True
+        await self.websocket.close(code=CLOSE_UNAUTHORIZED, reason="credential revoked")
+        return False

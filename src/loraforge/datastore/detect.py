@@ -112,6 +112,36 @@ def describe(attr: DatasetAttr) -> dict[str, Any]:
     }
 
 
+# What rows of a richer format have that rows of the plainer ones lack: in a mix, the plainer rows are
+# most likely broken rows of the richer format, so the message names the field they miss.
+_RICHER = {"kto": "true/false `label`", "preference": "`chosen`/`rejected` pair"}
+_CHAT_KEYS = ("messages", "conversations", "conversation")
+
+
+def _lacks(kind: str, known: dict[str, int]) -> str:
+    richer = [r for r in _RICHER if r in known and r != kind and kind not in _RICHER]
+    return f"; these rows have no {_RICHER[richer[0]]}, as the {richer[0]} rows do" if richer else ""
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _chat_column_problem(sample: list[tuple[int, dict[str, Any]]]) -> str:
+    """Why the first row with a chat column matches no format: its value is not a list of messages."""
+    for number, row in sample:
+        for key in _CHAT_KEYS:
+            if key in row:
+                value = row[key]
+                if not isinstance(value, list):
+                    what = _json_type(value)
+                else:
+                    what = f"a list whose first item is {_json_type(value[0])}" if value else "an empty list"
+                return f" (row {number:,}: `{key}` must be a non-empty list of message objects, not {what})"
+    return ""
+
+
 def detect(
     sample: list[tuple[int, dict[str, Any]]], *, override: str | None, mapping: dict[str, Any] | None
 ) -> tuple[str, DatasetAttr, dict[str, Any]]:
@@ -149,11 +179,15 @@ def detect(
     if not known:
         raise IngestError(
             "unknown_format",
-            f"cannot tell the format from the keys {sorted(first_row or {})} of the first rows; "
-            f"choose a format ({', '.join(FORMATS)}) or give a column mapping",
+            f"cannot tell the format from the keys {sorted(first_row or {})} of the first rows"
+            f"{_chat_column_problem(sample)}; choose a format ({', '.join(FORMATS)}) or give a column "
+            "mapping",
         )
     if len(known) > 1:
-        parts = ", ".join(f"{k} ({v} rows, first at row {first_of[k]:,})" for k, v in sorted(known.items()))
+        parts = ", ".join(
+            f"{k} ({v} rows, first at row {first_of[k]:,}{_lacks(k, known)})"
+            for k, v in sorted(known.items())
+        )
         raise IngestError(
             "mixed_formats",
             f"the first {len(sample)} rows mix formats: {parts}; split the file, or choose a format to "

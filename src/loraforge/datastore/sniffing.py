@@ -136,11 +136,24 @@ def sniff(path: Path, filename: str | None, *, txt_mode: str = "lines") -> FileI
     if bad is None:
         return info
     offset, value = bad
-    if value == 0 or _binary(head):
+    wide = _utf16_without_bom(head)
+    if wide is not None:
+        raise IngestError(
+            "bad_encoding",
+            f"the file looks like {wide} text without a byte-order mark; save it as UTF-8 (or as UTF-16 "
+            "with a byte-order mark) and upload again",
+        )
+    named = f" (the name says {suffix})" if suffix else ""
+    if _binary(head):
         raise IngestError(
             "binary_file",
-            f"this is a binary file, not text: byte 0x{value:02x} at byte offset {offset:,}"
-            + (f" (the name says {suffix})" if suffix else ""),
+            f"this is a binary file, not text: byte 0x{value:02x} at byte offset {offset:,}{named}",
+        )
+    if value == 0:  # text with a stray NUL byte (a damaged save): say which line holds it
+        raise IngestError(
+            "binary_file",
+            f"the file holds a NUL byte (0x00) at byte offset {offset:,}, line {_line_at(path, offset):,}: "
+            f"text files cannot contain NUL bytes{named}",
         )
     with path.open("rb") as f:
         f.seek(max(0, offset - 4096))
@@ -157,9 +170,36 @@ def sniff(path: Path, filename: str | None, *, txt_mode: str = "lines") -> FileI
             return info
     raise IngestError(
         "bad_encoding",
-        f"the file is not UTF-8: invalid byte 0x{value:02x} at byte offset {offset:,}, and it is not "
+        f"the file is not UTF-8: invalid byte 0x{value:02x} at byte offset {offset:,} "
+        f"(line {_line_at(path, offset):,}), and it is not "
         "valid GBK/GB18030 or Windows-1252 either; save it as UTF-8 and upload again",
     )
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line of a byte offset (read again only on this error path)."""
+    lines = 1
+    with path.open("rb") as f:
+        while offset > 0:
+            block = f.read(min(_BLOCK, offset))
+            if not block:
+                break
+            lines += block.count(b"\n")
+            offset -= len(block)
+    return lines
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """ "UTF-16 little-endian" or "big-endian" when the head is ASCII-range text in UTF-16 without a BOM:
+    nearly every other byte NUL, on one side only."""
+    sample = head[: len(head) & ~1]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for name, zeros, chars in (("UTF-16 little-endian", odd, even), ("UTF-16 big-endian", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.1 * len(chars):
+            return name
+    return None
 
 
 def _binary(head: bytes) -> bool:

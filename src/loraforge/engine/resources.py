@@ -40,7 +40,7 @@ def visible_gpu_indices(env: dict[str, str] | None = None) -> list[int] | None:
     parts = [p.strip() for p in value.split(",") if p.strip()]
     if not parts:
         return []
-    if all(p.isdigit() for p in parts):
+    if all(p.isascii() and p.isdigit() for p in parts):
         return [int(p) for p in parts]
     return None
 

@@ -8,7 +8,7 @@ Torch-free: the server imports this to validate jobs and to export the JSON sche
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,6 +33,17 @@ SchedulerType = Literal[
 ]
 ReportTarget = Literal["none", "all", "tensorboard", "wandb", "mlflow", "swanlab"]
 AttnImpl = Literal["auto", "eager", "sdpa", "flash_attention_2"]
+
+# Upper bounds of the numeric keys: far above any real run, so they only stop typos and abuse (a
+# `cutoff_len` of 1e9 or `dataloader_num_workers: 64` would be accepted, stored, then fail or thrash
+# the host at launch). They appear in the JSON schema the form reads (/api/jobs/spec-schema).
+MAX_TOKENS = 1_048_576  # cutoff_len: the longest context windows of current models
+MAX_ROWS = 1_000_000_000  # max_samples, val_size as a row count
+MAX_STEPS = 10_000_000  # optimiser steps (and step intervals)
+MAX_BATCH = 4096  # per-device batch sizes, gradient accumulation
+MAX_WORKERS = 256  # tokenisation processes
+MAX_LOADER_WORKERS = 32  # DataLoader processes per device
+MAX_DEVICE_INDEX = 1023
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -77,8 +88,10 @@ class JobSpecFields(BaseModel):
     )
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type for bitsandbytes.")
     double_quantization: bool = Field(True, description="Quantise the quantisation constants too (QLoRA).")
-    lora_rank: int = Field(8, ge=1, description="LoRA rank r.")
-    lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha; default 2 × lora_rank (as LF).")
+    lora_rank: int = Field(8, ge=1, le=1024, description="LoRA rank r.")
+    lora_alpha: int | None = Field(
+        None, ge=1, le=8192, description="LoRA alpha; default 2 × lora_rank (as LF)."
+    )
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
     lora_target: str = Field(
         "all",
@@ -91,7 +104,7 @@ class JobSpecFields(BaseModel):
     use_rslora: bool = Field(False, description="Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
     use_dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA).")
     freeze_trainable_layers: int = Field(
-        2, description="freeze: train the last N layers (negative: the first |N|), as LF."
+        2, ge=-1024, le=1024, description="freeze: train the last N layers (negative: the first |N|), as LF."
     )
     freeze_trainable_modules: str = Field(
         "all", description="freeze: comma-separated module names inside the trainable layers, or `all`."
@@ -100,12 +113,12 @@ class JobSpecFields(BaseModel):
         None,
         description="freeze: comma-separated modules outside the layers to train too (e.g. embed_tokens).",
     )
-    pref_beta: float = Field(0.1, gt=0.0, description="DPO beta: strength of the preference term.")
+    pref_beta: float = Field(0.1, gt=0.0, le=100.0, description="DPO beta: strength of the preference term.")
     pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
         "sigmoid", description="Preference loss: `sigmoid` is standard DPO."
     )
     pref_ftx: float = Field(
-        0.0, ge=0.0, description="Weight of an added SFT loss on the chosen answer in DPO."
+        0.0, ge=0.0, le=100.0, description="Weight of an added SFT loss on the chosen answer in DPO."
     )
     dpo_label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Robust DPO label smoothing.")
 
@@ -145,18 +158,21 @@ class JobSpecFields(BaseModel):
     ranking: bool | None = Field(
         None, description="File-path datasets are preference pairs (chosen/rejected); default: stage == dpo."
     )
-    cutoff_len: int = Field(2048, ge=8, description="Maximum tokens per example (per row when packing).")
+    cutoff_len: int = Field(
+        2048, ge=8, le=MAX_TOKENS, description="Maximum tokens per example (per row when packing)."
+    )
     truncation: Truncation = Field(
         "right",
         description="Over-long examples: `right` cuts the end (LF's per-turn budget), `left` keeps the most "
         "recent turns, `drop` skips them.",
     )
     max_samples: int | None = Field(
-        None, ge=1, description="Use at most this many rows from each dataset (LF)."
+        None, ge=1, le=MAX_ROWS, description="Use at most this many rows from each dataset (LF)."
     )
     val_size: float = Field(
         0.0,
         ge=0.0,
+        le=MAX_ROWS,
         description="Validation split: a fraction (< 1) or a row count (≥ 1) of the training data.",
     )
     packing: bool | None = Field(
@@ -173,34 +189,45 @@ class JobSpecFields(BaseModel):
         False, description="Batch examples of similar length together to cut padding (speed; unpacked only)."
     )
     preprocessing_num_workers: int | None = Field(
-        None, ge=1, description="Processes for tokenisation (default: a few, bounded by CPU count)."
+        None,
+        ge=1,
+        le=MAX_WORKERS,
+        description="Processes for tokenisation (default: a few, bounded by CPU count).",
     )
     data_cache_dir: str | None = Field(
         None, description="Where tokenised datasets are cached by content hash (default: the shared cache)."
     )
 
     # ---- hyperparameters ---------------------------------------------------------------------
-    learning_rate: float = Field(5e-5, gt=0.0, description="Peak learning rate.")
-    num_train_epochs: float = Field(3.0, gt=0.0, description="Epochs to train (ignored when max_steps > 0).")
-    max_steps: int = Field(-1, description="Total optimiser steps; -1 means use num_train_epochs.")
+    learning_rate: float = Field(5e-5, gt=0.0, le=10.0, description="Peak learning rate.")
+    num_train_epochs: float = Field(
+        3.0, gt=0.0, le=10_000.0, description="Epochs to train (ignored when max_steps > 0)."
+    )
+    max_steps: int = Field(
+        -1, ge=-1, le=MAX_STEPS, description="Total optimiser steps; -1 means use num_train_epochs."
+    )
     lr_scheduler_type: SchedulerType = Field("cosine", description="Learning-rate schedule.")
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of steps spent warming up.")
-    warmup_steps: int = Field(0, ge=0, description="Warm-up steps (wins over warmup_ratio when > 0).")
-    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
-    max_grad_norm: float = Field(1.0, ge=0.0, description="Gradient clipping norm (0 disables).")
-    per_device_train_batch_size: int = Field(
-        1, ge=1, description="Examples (or packed rows) per device per step."
+    warmup_steps: int = Field(
+        0, ge=0, le=MAX_STEPS, description="Warm-up steps (wins over warmup_ratio when > 0)."
     )
-    per_device_eval_batch_size: int = Field(1, ge=1, description="Examples per device per evaluation step.")
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, ge=0.0, le=1e6, description="Gradient clipping norm (0 disables).")
+    per_device_train_batch_size: int = Field(
+        1, ge=1, le=MAX_BATCH, description="Examples (or packed rows) per device per step."
+    )
+    per_device_eval_batch_size: int = Field(
+        1, ge=1, le=MAX_BATCH, description="Examples per device per evaluation step."
+    )
     gradient_accumulation_steps: int = Field(
-        1, ge=1, description="Micro-batches accumulated per optimiser step."
+        1, ge=1, le=MAX_BATCH, description="Micro-batches accumulated per optimiser step."
     )
     gradient_checkpointing: bool = Field(
         False,
         description="Recompute activations to save memory (slower). Off by default; LF's "
         "`disable_gradient_checkpointing` is accepted too.",
     )
-    seed: int = Field(42, description="Seed for weights init, shuffling and dropout.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for weights init, shuffling and dropout.")
     optim: str = Field("adamw_torch", description="Optimiser name as transformers accepts it.")
 
     # ---- precision and devices ---------------------------------------------------------------
@@ -213,11 +240,13 @@ class JobSpecFields(BaseModel):
         None, description="LF flag: train in bfloat16 (false with fp16 unset means fp32)."
     )
     fp16: bool | None = Field(None, description="LF flag: train in float16 mixed precision.")
-    devices: Literal["auto", "cpu"] | list[int] = Field(
+    devices: Literal["auto", "cpu"] | list[Annotated[int, Field(le=MAX_DEVICE_INDEX)]] = Field(
         "auto", description="`cpu`, `auto` (all visible GPUs, else CPU), or CUDA device indices; >1 runs DDP."
     )
     use_cpu: bool | None = Field(None, description="HF/LF flag; true means devices: cpu.")
-    dataloader_num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    dataloader_num_workers: int = Field(
+        0, ge=0, le=MAX_LOADER_WORKERS, description="DataLoader worker processes."
+    )
 
     # ---- speed switches; each keeps the per-example loss unchanged -----------------------------
     attn_implementation: AttnImpl = Field(
@@ -256,24 +285,31 @@ class JobSpecFields(BaseModel):
         "and add. Same function up to float rounding; other layers keep PEFT's forward.",
     )
     pad_to_multiple_of: int | None = Field(
-        None, ge=1, description="Round padded batch lengths up to a multiple (tensor-core friendly on GPU)."
+        None,
+        ge=1,
+        le=1024,
+        description="Round padded batch lengths up to a multiple (tensor-core friendly on GPU).",
     )
 
     # ---- logging, evaluation, checkpoints ----------------------------------------------------
     output_dir: str | None = Field(
         None, description="Where outputs go; executors use RUN_DIR/output and override this."
     )
-    logging_steps: int = Field(10, ge=1, description="Log metrics every N optimiser steps.")
+    logging_steps: int = Field(10, ge=1, le=MAX_STEPS, description="Log metrics every N optimiser steps.")
     eval_strategy: Literal["no", "steps", "epoch"] | None = Field(
         None, description="When to evaluate; default: every eval_steps when there is validation data."
     )
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (default: logging_steps).")
-    save_strategy: Literal["no", "steps", "epoch"] = Field("steps", description="When to write checkpoints.")
-    save_steps: int = Field(500, ge=1, description="Checkpoint every N steps.")
-    save_every_minutes: float | None = Field(
-        10.0, description="Also checkpoint every M minutes of training (null disables)."
+    eval_steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Evaluate every N steps (default: logging_steps)."
     )
-    save_total_limit: int | None = Field(None, ge=1, description="Keep only the last K checkpoints.")
+    save_strategy: Literal["no", "steps", "epoch"] = Field("steps", description="When to write checkpoints.")
+    save_steps: int = Field(500, ge=1, le=MAX_STEPS, description="Checkpoint every N steps.")
+    save_every_minutes: float | None = Field(
+        10.0, le=7 * 24 * 60, description="Also checkpoint every M minutes of training (null disables)."
+    )
+    save_total_limit: int | None = Field(
+        None, ge=1, le=10_000, description="Keep only the last K checkpoints."
+    )
     resume_from_checkpoint: str | bool | None = Field(
         None, description="A checkpoint folder to resume from (or true: the latest in the run)."
     )
@@ -285,6 +321,7 @@ class JobSpecFields(BaseModel):
     resource_interval_seconds: float = Field(
         5.0,
         ge=0,
+        le=3600,
         description="Emit a `resource` event (CPU, memory, GPU utilisation/memory/temperature) every N "
         "seconds while the run lives; 0 disables.",
     )

@@ -50,7 +50,7 @@ def retrieve_model(model: str, user: CurrentUser, session: SessionDep, settings:
     if model in listed:
         return listed[model]
     name, at, version = model.rpartition("@v")
-    if at and version.isdigit() and name in listed:
+    if at and version.isascii() and version.isdigit() and name in listed:
         # A version of a listed model: it exists if the registry resolves it for this caller.
         resolution.resolve_for_inference(session, settings=settings, actor=user, name=model)
         return listed[name].model_copy(update={"id": model})

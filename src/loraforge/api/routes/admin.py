@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from loraforge.api.deps import AdminUser, ClientIP, SessionDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import PageSize
 from loraforge.api.schemas.admin import (
     AdminUserUpdate,
@@ -60,7 +61,7 @@ def list_users(
 
 @router.patch("/users/{user_id}", response_model=AdminUserView, operation_id="admin_update_user")
 def update_user(
-    user_id: int, body: AdminUserUpdate, admin: AdminUser, session: SessionDep, ip: ClientIP
+    user_id: Id, body: AdminUserUpdate, admin: AdminUser, session: SessionDep, ip: ClientIP
 ) -> AdminUserView:
     """Change role, disabled flag or email. The last active admin cannot be demoted or disabled."""
     updated = user_admin.admin_update_user(
@@ -70,7 +71,7 @@ def update_user(
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="admin_delete_user")
-def delete_user(user_id: int, admin: AdminUser, session: SessionDep, ip: ClientIP) -> None:
+def delete_user(user_id: Id, admin: AdminUser, session: SessionDep, ip: ClientIP) -> None:
     """Delete a user with their sessions and API keys. Never yourself, never the last admin."""
     user_admin.delete_user(session, actor=admin, user_id=user_id, ip=ip)
 
@@ -81,15 +82,24 @@ def delete_user(user_id: int, admin: AdminUser, session: SessionDep, ip: ClientI
     operation_id="admin_reset_password",
 )
 def reset_password(
-    user_id: int,
+    user_id: Id,
     admin: AdminUser,
     session: SessionDep,
     ip: ClientIP,
     body: Annotated[PasswordResetRequest | None, Body()] = None,
 ) -> PasswordResetResponse:
-    """Set a new password, or generate a temporary one (returned once). Logs the user out everywhere."""
+    """Set a new password, or generate a temporary one (returned once).
+
+    Logs the user out everywhere and, unless `revoke_api_keys` is false, revokes their API keys.
+    """
+    request = body or PasswordResetRequest()
     temporary = user_admin.reset_password(
-        session, actor=admin, user_id=user_id, new_password=body.password if body else None, ip=ip
+        session,
+        actor=admin,
+        user_id=user_id,
+        new_password=request.password,
+        revoke_api_keys=request.revoke_api_keys,
+        ip=ip,
     )
     return PasswordResetResponse(temporary_password=temporary)
 

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Response, status
 
-from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep, UserAgent
+from loraforge.api.deps import (
+    ClientIP,
+    CurrentPrincipal,
+    CurrentUser,
+    SameOrigin,
+    SessionDep,
+    SettingsDep,
+    UserAgent,
+)
+from loraforge.api.ids import Id
 from loraforge.api.schemas.auth import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -20,8 +29,7 @@ from loraforge.api.schemas.auth import (
     UserSummary,
 )
 from loraforge.errors import AuthenticationFailed, Forbidden
-from loraforge.services.accounts import api_keys, auth, users
-from loraforge.services.platform.audit import AuditAction
+from loraforge.services.accounts import api_keys, auth, registration, users
 from loraforge.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -77,16 +85,20 @@ def _issued(response: Response, result: auth.LoginResult, settings: Settings) ->
     "/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic, operation_id="auth_register"
 )
 def register(body: RegisterRequest, session: SessionDep, settings: SettingsDep, ip: ClientIP) -> UserPublic:
-    """Create a researcher account. Log in afterwards to get tokens."""
+    """Create a researcher account. Log in afterwards to get tokens.
+
+    Limited per client address (429 `registration_throttled`); a taken username or email gets one
+    409 `username_or_email_taken` for both, so the answer does not tell which accounts exist.
+    """
     if not settings.registration_open:
         raise Forbidden("registration is closed; ask an admin for an account", code="registration_closed")
-    user = users.create_user(
+    user = registration.register(
         session,
         username=body.username,
         email=body.email,
         password=body.password,
         ip=ip,
-        action=AuditAction.user_registered,
+        max_per_hour=settings.registration_max_per_hour,
     )
     return UserPublic.model_validate(user)
 
@@ -113,7 +125,7 @@ def login(
     return _issued(response, result, settings)
 
 
-@router.post("/refresh", response_model=TokenResponse, operation_id="auth_refresh")
+@router.post("/refresh", response_model=TokenResponse, operation_id="auth_refresh", dependencies=[SameOrigin])
 def refresh(
     response: Response,
     session: SessionDep,
@@ -122,7 +134,10 @@ def refresh(
     user_agent: UserAgent,
     refresh_token: RefreshCookie = None,
 ) -> TokenResponse:
-    """Exchange the refresh cookie for a new access token and a new refresh cookie (rotation)."""
+    """Exchange the refresh cookie for a new access token and a new refresh cookie (rotation).
+
+    A request with an `Origin` other than this server's is refused (403 `cross_origin`).
+    """
     if not refresh_token:
         raise AuthenticationFailed("no refresh token", code="missing_refresh_token")
     result = auth.refresh(
@@ -131,7 +146,9 @@ def refresh(
     return _issued(response, result, settings)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth_logout")
+@router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth_logout", dependencies=[SameOrigin]
+)
 def logout(
     response: Response,
     session: SessionDep,
@@ -139,7 +156,10 @@ def logout(
     ip: ClientIP,
     refresh_token: RefreshCookie = None,
 ) -> None:
-    """End this session: its refresh tokens are revoked and the cookie cleared. Always 204."""
+    """End this session: its refresh tokens and access tokens stop working, the cookie is cleared.
+
+    204 whatever the cookie; 403 `cross_origin` for a request from another site's page.
+    """
     auth.logout(session, refresh_token=refresh_token, ip=ip)
     _clear_refresh_cookie(response, settings)
 
@@ -159,18 +179,22 @@ def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep, ip: C
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth_change_password")
 def change_password(
     body: PasswordChange,
-    user: CurrentUser,
+    principal: CurrentPrincipal,
     session: SessionDep,
     ip: ClientIP,
     refresh_token: RefreshCookie = None,
 ) -> None:
-    """Change your password. Your other sessions are logged out; this one stays."""
+    """Change your password. Your other sessions are logged out; this one stays.
+
+    With `revoke_api_keys`, your API keys stop working too.
+    """
     users.change_password(
         session,
-        user=user,
+        user=principal.user,
         current_password=body.current_password,
         new_password=body.new_password,
-        keep_family=auth.current_family(session, refresh_token=refresh_token),
+        keep_families=auth.caller_sessions(session, principal=principal, refresh_token=refresh_token),
+        revoke_api_keys=body.revoke_api_keys,
         ip=ip,
     )
 
@@ -199,5 +223,5 @@ def create_api_key(body: ApiKeyCreate, user: CurrentUser, session: SessionDep, i
 @router.delete(
     "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="auth_revoke_api_key"
 )
-def revoke_api_key(key_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
+def revoke_api_key(key_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
     api_keys.revoke_key(session, actor=user, key_id=key_id, ip=ip)

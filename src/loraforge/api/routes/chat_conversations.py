@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.chat import (
     ConversationCreate,
@@ -101,7 +102,7 @@ def import_conversation(
     "/chat/conversations/{conversation_id}", response_model=ConversationDetail,
     operation_id="chat_conversations_get",
 )  # fmt: skip
-def get_conversation(conversation_id: int, user: CurrentUser, session: SessionDep) -> ConversationDetail:
+def get_conversation(conversation_id: Id, user: CurrentUser, session: SessionDep) -> ConversationDetail:
     """The conversation and its current branch (root to head), each message with its siblings' ids."""
     return _detail(conversations.view_conversation(session, actor=user, conversation_id=conversation_id))
 
@@ -111,7 +112,7 @@ def get_conversation(conversation_id: int, user: CurrentUser, session: SessionDe
     operation_id="chat_conversations_update",
 )  # fmt: skip
 def update_conversation(
-    conversation_id: int, body: ConversationUpdate, user: CurrentUser, session: SessionDep
+    conversation_id: Id, body: ConversationUpdate, user: CurrentUser, session: SessionDep
 ) -> ConversationDetail:
     """Change title, model, system prompt, parameters, or switch branch (`head_message_id`)."""
     changes = body.model_dump(exclude_unset=True)
@@ -127,7 +128,7 @@ def update_conversation(
     "/chat/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT,
     operation_id="chat_conversations_delete",
 )  # fmt: skip
-def delete_conversation(conversation_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
+def delete_conversation(conversation_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
     conversations.delete_conversation(session, actor=user, conversation_id=conversation_id, ip=ip)
 
 
@@ -147,7 +148,7 @@ def delete_conversation(conversation_id: int, user: CurrentUser, session: Sessio
     },
 )
 def export_conversation(
-    conversation_id: int,
+    conversation_id: Id,
     user: CurrentUser,
     session: SessionDep,
     format: Annotated[

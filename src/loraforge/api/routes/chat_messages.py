@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.deps import CurrentUser, SessionDep
+from loraforge.api.ids import Id
 from loraforge.api.routes.chat_conversations import message_public
 from loraforge.api.routes.chat_sse import error_body, sse, stream_responses
 from loraforge.api.schemas.chat import ChatParams, ChatStreamEvents, DeltaEvent, MessageSend, Regenerate
@@ -83,7 +84,7 @@ async def _answer(
     responses=stream_responses(_STREAM_DOC, ChatStreamEvents),
 )
 async def send_message(
-    conversation_id: int, body: MessageSend, request: Request, user: CurrentUser, session: SessionDep
+    conversation_id: Id, body: MessageSend, request: Request, user: CurrentUser, session: SessionDep
 ) -> EventStreamResponse:
     """Store the user's message and stream the answer. Unknown model, parent or conversation → a JSON
     error before anything is stored."""
@@ -112,8 +113,8 @@ async def send_message(
     ),
 )
 async def regenerate_message(
-    conversation_id: int,
-    message_id: int,
+    conversation_id: Id,
+    message_id: Id,
     request: Request,
     user: CurrentUser,
     session: SessionDep,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, status
 
 from loraforge.api.deps import CurrentUser, SessionDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.routes.chat_sse import error_body, sse, stream_responses
 from loraforge.api.schemas.chat import (
@@ -103,12 +104,12 @@ def list_playground_runs(
 @router.get(
     "/chat/playground/{run_id}", response_model=PlaygroundRunPublic, operation_id="chat_playground_get"
 )
-def get_playground_run(run_id: int, user: CurrentUser, session: SessionDep) -> PlaygroundRunPublic:
+def get_playground_run(run_id: Id, user: CurrentUser, session: SessionDep) -> PlaygroundRunPublic:
     return PlaygroundRunPublic.model_validate(playground.get_run(session, actor=user, run_id=run_id))
 
 
 @router.delete(
     "/chat/playground/{run_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="chat_playground_delete"
 )
-def delete_playground_run(run_id: int, user: CurrentUser, session: SessionDep) -> None:
+def delete_playground_run(run_id: Id, user: CurrentUser, session: SessionDep) -> None:
     playground.delete_run(session, actor=user, run_id=run_id)

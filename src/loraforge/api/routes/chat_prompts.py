@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.chat import (
     PromptCreate,
@@ -62,13 +63,13 @@ def create_prompt(body: PromptCreate, user: CurrentUser, session: SessionDep, ip
 
 
 @router.get("/chat/prompts/{prompt_id}", response_model=PromptPublic, operation_id="chat_prompts_get")
-def get_prompt(prompt_id: int, user: CurrentUser, session: SessionDep) -> PromptPublic:
+def get_prompt(prompt_id: Id, user: CurrentUser, session: SessionDep) -> PromptPublic:
     return _prompt(prompt_library.get_prompt(session, actor=user, prompt_id=prompt_id), user)
 
 
 @router.patch("/chat/prompts/{prompt_id}", response_model=PromptPublic, operation_id="chat_prompts_update")
 def update_prompt(
-    prompt_id: int, body: PromptUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    prompt_id: Id, body: PromptUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> PromptPublic:
     """Change name, content or sharing (the owner only; others who see a shared prompt: 403 `not_owner`)."""
     prompt = prompt_library.update_prompt(
@@ -80,7 +81,7 @@ def update_prompt(
 @router.delete(
     "/chat/prompts/{prompt_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="chat_prompts_delete"
 )
-def delete_prompt(prompt_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
+def delete_prompt(prompt_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
     prompt_library.delete_prompt(session, actor=user, prompt_id=prompt_id, ip=ip)
 
 
@@ -88,7 +89,7 @@ def delete_prompt(prompt_id: int, user: CurrentUser, session: SessionDep, ip: Cl
     "/chat/prompts/{prompt_id}/render", response_model=PromptRendered, operation_id="chat_prompts_render"
 )
 def render_prompt(
-    prompt_id: int, body: PromptRender, user: CurrentUser, session: SessionDep
+    prompt_id: Id, body: PromptRender, user: CurrentUser, session: SessionDep
 ) -> PromptRendered:
     """The prompt with its variables filled in (a missing one → 422 naming `variables.<name>`)."""
     content = prompt_library.render_prompt(session, actor=user, prompt_id=prompt_id, variables=body.variables)

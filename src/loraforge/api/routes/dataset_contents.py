@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.routes.dataset_views import dataset_view
 from loraforge.api.schemas.datasets import (
@@ -27,12 +28,12 @@ from loraforge.services.datasets import preprocessing, reads
 
 router = APIRouter()
 
-VersionParam = Annotated[int | None, Query(description="A version id of this dataset (default: current).")]
+VersionParam = Annotated[Id | None, Query(description="A version id of this dataset (default: current).")]
 
 
 @router.get("/{dataset_id}/preview", response_model=PreviewPage, operation_id="datasets_preview")
 def preview(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -64,7 +65,7 @@ def preview(
 
 @router.get("/{dataset_id}/stats", response_model=DatasetStats, operation_id="datasets_stats")
 def stats(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -106,7 +107,7 @@ def _preprocess_options(o: PreprocessOptions) -> prep.Options:
 
 @router.post("/{dataset_id}/preprocess", response_model=PreprocessResult, operation_id="datasets_preprocess")
 def preprocess(
-    dataset_id: int,
+    dataset_id: Id,
     body: PreprocessRequest,
     user: CurrentUser,
     session: SessionDep,
@@ -135,12 +136,12 @@ def preprocess(
 
 @router.get("/{dataset_id}/compare", response_model=CompareResult, operation_id="datasets_compare_versions")
 def compare(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    a: Annotated[int, Query(description="Version id (the older one).")],
-    b: Annotated[int, Query(description="Version id (the newer one).")],
+    a: Annotated[Id, Query(description="Version id (the older one).")],
+    b: Annotated[Id, Query(description="Version id (the newer one).")],
     samples: Annotated[int, Query(ge=0, le=50)] = 5,
 ) -> CompareResult:
     """Rows added, removed and changed from a to b (rows matched by their source row number)."""
@@ -166,7 +167,7 @@ def compare(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The file, streamed."}},
 )
 def download(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

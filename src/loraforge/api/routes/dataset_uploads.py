@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Offset
 from loraforge.api.routes.dataset_views import created_view
 from loraforge.api.schemas.datasets import ByteRange, DatasetCreated, UploadCreate, UploadPublic
 from loraforge.errors import InvalidInput
@@ -100,11 +101,11 @@ async def put_chunk(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0, description="Byte offset of this chunk in the file.")],
+    offset: Annotated[Offset, Query(description="Byte offset of this chunk in the file.")],
 ) -> UploadPublic:
     """Raw bytes at `offset` (Content-Length required). Any order; resending a chunk is harmless."""
     declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
+    if declared is None or not (declared.isascii() and declared.isdigit()):
         raise InvalidInput("a chunk needs a Content-Length header", code="length_required")
     state = await dataset_uploads.receive_chunk(
         session, settings=settings, actor=user, upload_id=upload_id, offset=offset, length=int(declared),

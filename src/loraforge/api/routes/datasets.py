@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from loraforge.api.body_limits import RouteBodyLimit
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.routes import dataset_contents, dataset_imports, dataset_uploads
 from loraforge.api.routes.dataset_views import created_view, current_view, dataset_view
@@ -148,7 +149,7 @@ router.include_router(dataset_imports.router)
 @router.get(
     "/versions/{version_id}", response_model=DatasetVersionPublic, operation_id="datasets_get_version"
 )
-def get_version(version_id: int, user: CurrentUser, session: SessionDep) -> DatasetVersionPublic:
+def get_version(version_id: Id, user: CurrentUser, session: SessionDep) -> DatasetVersionPublic:
     return DatasetVersionPublic.model_validate(
         datasets.get_version(session, actor=user, version_id=version_id)
     )
@@ -161,7 +162,7 @@ def get_version(version_id: int, user: CurrentUser, session: SessionDep) -> Data
     operation_id="datasets_rollback_version",
 )
 def rollback_version(
-    version_id: int,
+    version_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -184,13 +185,13 @@ def rollback_version(
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, operation_id="datasets_get")
-def get_dataset(dataset_id: int, user: CurrentUser, session: SessionDep) -> DatasetPublic:
+def get_dataset(dataset_id: Id, user: CurrentUser, session: SessionDep) -> DatasetPublic:
     return current_view(session, datasets.get_dataset(session, actor=user, dataset_id=dataset_id))
 
 
 @router.patch("/{dataset_id}", response_model=DatasetPublic, operation_id="datasets_update")
 def update_dataset(
-    dataset_id: int, body: DatasetUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    dataset_id: Id, body: DatasetUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> DatasetPublic:
     dataset = datasets.update_dataset(
         session, actor=user, dataset_id=dataset_id, name=body.name, description=body.description, ip=ip
@@ -200,7 +201,7 @@ def update_dataset(
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="datasets_delete")
 def delete_dataset(
-    dataset_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
+    dataset_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
 ) -> None:
     """Delete the dataset, every version and their files (409 while a job uses it)."""
     datasets.delete_dataset(session, settings=settings, actor=user, dataset_id=dataset_id, ip=ip)
@@ -209,7 +210,7 @@ def delete_dataset(
 @router.get(
     "/{dataset_id}/versions", response_model=list[DatasetVersionPublic], operation_id="datasets_list_versions"
 )
-def list_versions(dataset_id: int, user: CurrentUser, session: SessionDep) -> list[DatasetVersionPublic]:
+def list_versions(dataset_id: Id, user: CurrentUser, session: SessionDep) -> list[DatasetVersionPublic]:
     """Newest first."""
     return [
         DatasetVersionPublic.model_validate(v)
@@ -224,7 +225,7 @@ def list_versions(dataset_id: int, user: CurrentUser, session: SessionDep) -> li
     operation_id="datasets_create_version",
 )
 def create_version(
-    dataset_id: int,
+    dataset_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.deployments import (
     DeploymentCreate,
@@ -79,7 +80,7 @@ async def create_deployment(
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentPublic, operation_id="deployments_get")
-async def get_deployment(deployment_id: int, user: CurrentUser, database: DatabaseDep) -> DeploymentPublic:
+async def get_deployment(deployment_id: Id, user: CurrentUser, database: DatabaseDep) -> DeploymentPublic:
     def load() -> deployments.DeploymentView:
         with database.session() as session:
             row = deployments.get_deployment(session, actor=user, deployment_id=deployment_id)
@@ -92,7 +93,7 @@ async def get_deployment(deployment_id: int, user: CurrentUser, database: Databa
     "/deployments/{deployment_id}/stop", response_model=DeploymentPublic, operation_id="deployments_stop"
 )
 async def stop_deployment(
-    deployment_id: int, user: CurrentUser, database: DatabaseDep, request: Request, ip: ClientIP
+    deployment_id: Id, user: CurrentUser, database: DatabaseDep, request: Request, ip: ClientIP
 ) -> DeploymentPublic:
     """Undeploy: the model is unloaded (the worker exits when nothing is left); status stopped."""
     result = await deployments.stop(

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.jobs import JobPublic
 from loraforge.api.schemas.templates import (
@@ -37,7 +39,7 @@ from loraforge.db.models import JobTemplate, User
 from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import job_templates as templates
-from loraforge.services.jobs import memory_estimate, presets
+from loraforge.services.jobs import memory_estimate, presets, spec_yaml
 from loraforge.services.jobs.specs import DEMO_MODEL
 from loraforge.services.platform import ownership
 from loraforge.services.platform.changes import refuse_nulls
@@ -162,9 +164,10 @@ async def import_template(
     text itself (`Content-Type: application/yaml`, with `?name=&description=&shared=`). Malformed YAML →
     422 naming the line and column; unknown keys → 422 naming each (with a did-you-mean)."""
     body = await _import_body(request)
-    template, notes = templates.import_template(
-        session, actor=user, text=body.yaml, name=body.name, description=body.description,
-        shared=body.shared, ip=ip,
+    # Parsing and the database are blocking work: off the event loop, as for the sync routes.
+    template, notes = await run_in_threadpool(
+        templates.import_template, session, actor=user, text=body.yaml, name=body.name,
+        description=body.description, shared=body.shared, ip=ip,
     )  # fmt: skip
     return TemplateImported(template=_public(template, user), notes=notes)
 
@@ -184,7 +187,7 @@ def list_templates(
     user: CurrentUser,
     session: SessionDep,
     scope: Annotated[str, Query(pattern="^(all|mine|shared)$", description="all = yours + shared")] = "all",
-    owner_id: Annotated[int | None, Query(description="Operators and admins: one user's templates.")] = None,
+    owner_id: Annotated[Id | None, Query(description="Operators and admins: one user's templates.")] = None,
     page: Page = 1,
     page_size: PageSize = 50,
 ) -> TemplatePage:
@@ -213,13 +216,13 @@ def create_template(
 
 
 @router.get("/templates/{template_id}", response_model=TemplatePublic, operation_id="templates_get")
-def get_template(template_id: int, user: CurrentUser, session: SessionDep) -> TemplatePublic:
+def get_template(template_id: Id, user: CurrentUser, session: SessionDep) -> TemplatePublic:
     return _public(templates.get_template(session, actor=user, template_id=template_id), user)
 
 
 @router.patch("/templates/{template_id}", response_model=TemplatePublic, operation_id="templates_update")
 def update_template(
-    template_id: int, body: TemplateUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    template_id: Id, body: TemplateUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> TemplatePublic:
     """Change name, description, spec or sharing (the owner only)."""
     changes = body.model_dump(exclude_unset=True)
@@ -231,7 +234,7 @@ def update_template(
 @router.delete(
     "/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="templates_delete"
 )
-def delete_template(template_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
+def delete_template(template_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
     templates.delete_template(session, actor=user, template_id=template_id, ip=ip)
 
 
@@ -241,10 +244,10 @@ def delete_template(template_id: int, user: CurrentUser, session: SessionDep, ip
     operation_id="templates_export",
     responses={200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
 )
-def export_template(template_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def export_template(template_id: Id, user: CurrentUser, session: SessionDep) -> Response:
     """The template's spec as a YAML attachment."""
     template = templates.get_template(session, actor=user, template_id=template_id)
-    return _yaml_attachment(templates.spec_to_yaml(dict(template.spec)), f"template-{template.id}.yaml")
+    return _yaml_attachment(spec_yaml.spec_to_yaml(dict(template.spec)), f"template-{template.id}.yaml")
 
 
 @router.post(
@@ -254,7 +257,7 @@ def export_template(template_id: int, user: CurrentUser, session: SessionDep) ->
     operation_id="templates_create_job",
 )
 def create_job_from_template(
-    template_id: int,
+    template_id: Id,
     body: TemplateJobCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -294,7 +297,7 @@ def estimate(body: EstimateRequest, user: CurrentUser, settings: SettingsDep) ->
     operation_id="jobs_spec_yaml",
     responses={200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
 )
-def job_spec_yaml(job_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def job_spec_yaml(job_id: Id, user: CurrentUser, session: SessionDep) -> Response:
     """The job's spec (as written, dataset version pinned) as a YAML attachment."""
     text = templates.job_spec_yaml(session, actor=user, job_id=job_id)
     return _yaml_attachment(text, f"job-{int(job_id)}-spec.yaml")

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from loraforge.api.deps import ClientIP, CurrentUser, SchedulerDep, SessionDep, SettingsDep
 from loraforge.api.downloads import ARCHIVE_RESPONSES, archive_response
+from loraforge.api.ids import Id, Offset
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.jobs import (
     ArtifactFile,
@@ -65,7 +66,7 @@ def list_jobs(
     status_: Annotated[
         list[JobStatusName] | None, Query(alias="status", description="Repeat for several.")
     ] = None,
-    owner_id: Annotated[int | None, Query(description="Operators and admins: one user's jobs.")] = None,
+    owner_id: Annotated[Id | None, Query(description="Operators and admins: one user's jobs.")] = None,
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> JobPage:
@@ -83,13 +84,13 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, operation_id="jobs_get")
-def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
+def get_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobPublic:
     return JobPublic.model_validate(access.get_job(session, actor=user, job_id=job_id))
 
 
 @router.post("/jobs/{job_id}/start", response_model=JobPublic, operation_id="jobs_start")
 def start_job(
-    job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
+    job_id: Id, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Queue a draft."""
     job = submit.start_job(session, actor=user, job_id=job_id, ip=ip)
@@ -100,7 +101,7 @@ def start_job(
 
 @router.post("/jobs/{job_id}/stop", response_model=JobPublic, operation_id="jobs_stop")
 def stop_job(
-    job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
+    job_id: Id, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Graceful stop: the engine saves a checkpoint, then the job is `cancelled`."""
     job = lifecycle.stop_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
@@ -110,7 +111,7 @@ def stop_job(
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic, operation_id="jobs_cancel")
 def cancel_job(
-    job_id: int, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
+    job_id: Id, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
 ) -> JobPublic:
     """Immediate: the job is `cancelled` and its processes are killed."""
     job = lifecycle.cancel_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
@@ -125,7 +126,7 @@ def cancel_job(
     operation_id="jobs_clone",
 )
 def clone_job(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP,
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP,
     body: Annotated[JobClone | None, Body()] = None,
 ) -> JobPublic:  # fmt: skip
     """A new draft with this job's spec and pinned dataset version, optionally changed by `spec_patch`
@@ -145,7 +146,7 @@ def clone_job(
 
 @router.post("/jobs/{job_id}/resume", response_model=JobPublic, operation_id="jobs_resume")
 def resume_job(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
     ip: ClientIP, body: Annotated[JobResume | None, Body()] = None,
 ) -> JobPublic:  # fmt: skip
     """Queue a failed or cancelled job again, continuing from a checkpoint (default: the latest). The
@@ -165,7 +166,7 @@ def resume_job(
 
 @router.post("/jobs/{job_id}/priority", response_model=JobPublic, operation_id="jobs_set_priority")
 def set_priority(
-    job_id: int, body: JobPriority, user: CurrentUser, session: SessionDep, ip: ClientIP
+    job_id: Id, body: JobPriority, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> JobPublic:
     """Operators and admins: change a queued or draft job's priority (higher is admitted first)."""
     return JobPublic.model_validate(
@@ -175,7 +176,7 @@ def set_priority(
 
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="jobs_delete")
 def delete_job(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
 ) -> None:
     """Delete a draft or finished job and its run directory."""
     lifecycle.delete_job(session, settings=settings, actor=user, job_id=job_id, ip=ip)
@@ -183,10 +184,10 @@ def delete_job(
 
 @router.get("/jobs/{job_id}/events", response_model=JobEvents, operation_id="jobs_events")
 def job_events(
-    job_id: int,
+    job_id: Id,
     user: CurrentUser,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
+    after: Annotated[Offset, Query(description="Only events with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> JobEvents:
     rows = reads.events_after(session, actor=user, job_id=job_id, after=after, limit=limit)
@@ -196,7 +197,7 @@ def job_events(
 
 @router.get("/jobs/{job_id}/metrics", response_model=JobMetrics, operation_id="jobs_metrics")
 def job_metrics(
-    job_id: int,
+    job_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -212,13 +213,13 @@ def job_metrics(
 
 @router.get("/jobs/{job_id}/logs", response_model=JobLogPage, operation_id="jobs_logs")
 def job_logs(
-    job_id: int,
+    job_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
     tail: Annotated[int, Query(ge=1, le=10_000, description="Without `offset`: the last N lines.")] = 200,
     offset: Annotated[
-        int | None, Query(ge=0, description="Read from this byte of engine.log instead of the tail.")
+        Offset | None, Query(description="Read from this byte of engine.log instead of the tail.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=4 * 1024 * 1024, description="With `offset`: at most N bytes.")] = (
         256 * 1024
@@ -243,7 +244,7 @@ def job_logs(
     },
 )
 def download_logs(
-    job_id: int,
+    job_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -275,7 +276,7 @@ def download_logs(
 
 @router.get("/jobs/{job_id}/checkpoints", response_model=CheckpointList, operation_id="jobs_checkpoints")
 def list_checkpoints(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> CheckpointList:
     """The job's complete checkpoints, by step (resume from one, or download it)."""
     found = outputs.checkpoints(session, settings=settings, actor=user, job_id=job_id)
@@ -296,7 +297,7 @@ def list_checkpoints(
     responses=ARCHIVE_RESPONSES,
 )
 def checkpoint_archive(
-    job_id: int,
+    job_id: Id,
     name: Annotated[str, Path(max_length=64)],
     user: CurrentUser,
     session: SessionDep,
@@ -310,9 +311,7 @@ def checkpoint_archive(
 
 
 @router.get("/jobs/{job_id}/artifacts", response_model=ArtifactList, operation_id="jobs_artifacts")
-def list_artifacts(
-    job_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> ArtifactList:
+def list_artifacts(job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> ArtifactList:
     """What the run produced: the adapter or full model with its tokenizer, and the run summary."""
     found = outputs.artifacts(session, settings=settings, actor=user, job_id=job_id)
     return ArtifactList(
@@ -336,7 +335,7 @@ def list_artifacts(
     responses=ARCHIVE_RESPONSES,
 )
 def artifact_archive(
-    job_id: int,
+    job_id: Id,
     name: Annotated[str, Path(max_length=200)],
     user: CurrentUser,
     session: SessionDep,

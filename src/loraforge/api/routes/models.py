@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.api.deps import ClientIP, CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
 from loraforge.api.downloads import ARCHIVE_RESPONSES, archive_response
+from loraforge.api.ids import Id
 from loraforge.api.paging import Page, PageSize
 from loraforge.api.schemas.jobs import JobPublic
 from loraforge.api.schemas.models import (
@@ -60,7 +61,7 @@ def _model(session: Session, user: User, model: RegisteredModel) -> ModelPublic:
 @router.get(
     "/models/versions/{version_id}", response_model=ModelVersionPublic, operation_id="models_version_get"
 )
-def get_version(version_id: int, user: CurrentUser, session: SessionDep) -> ModelVersionPublic:
+def get_version(version_id: Id, user: CurrentUser, session: SessionDep) -> ModelVersionPublic:
     """A version with its lineage (base, source job, dataset version), metrics, spec and detected info."""
     model, version = registry.get_version(session, actor=user, version_id=version_id)
     return _version(session, model, version)
@@ -70,7 +71,7 @@ def get_version(version_id: int, user: CurrentUser, session: SessionDep) -> Mode
     "/models/versions/{version_id}", response_model=ModelVersionPublic, operation_id="models_version_update"
 )
 def update_version(
-    version_id: int, body: ModelVersionUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    version_id: Id, body: ModelVersionUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> ModelVersionPublic:
     """Tags (replaced as a whole) and notes. The model's owner (or an admin)."""
     model, version = manage.update_version(
@@ -86,7 +87,7 @@ def update_version(
     operation_id="models_version_download",
 )
 def download_version(
-    version_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    version_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> StreamingResponse:
     """The version's files as a `.tar.gz` (adapter or full weights with the tokenizer)."""
     filename, chunks = registry.archive(session, settings=settings, actor=user, version_id=version_id)
@@ -100,7 +101,7 @@ def download_version(
     operation_id="models_version_merge",
 )
 def merge_version(
-    version_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    version_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
     ip: ClientIP,
 ) -> ModelMergeStarted:  # fmt: skip
     """Queue a job that merges this adapter version into its base. The new full version is listed at
@@ -121,9 +122,9 @@ def list_models(
     session: SessionDep,
     kind: ModelKind | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
-    job_id: Annotated[int | None, Query(description="Models with a version produced by this job.")] = None,
+    job_id: Annotated[Id | None, Query(description="Models with a version produced by this job.")] = None,
     dataset_version_id: Annotated[
-        int | None, Query(description="Models with a version trained on this dataset version.")
+        Id | None, Query(description="Models with a version trained on this dataset version.")
     ] = None,
     page: Page = 1,
     page_size: PageSize = 20,
@@ -159,13 +160,13 @@ def create_model(
 
 
 @router.get("/models/{model_id}", response_model=ModelPublic, operation_id="models_get")
-def get_model(model_id: int, user: CurrentUser, session: SessionDep) -> ModelPublic:
+def get_model(model_id: Id, user: CurrentUser, session: SessionDep) -> ModelPublic:
     return _model(session, user, registry.get_model(session, actor=user, model_id=model_id))
 
 
 @router.patch("/models/{model_id}", response_model=ModelPublic, operation_id="models_update")
 def update_model(
-    model_id: int, body: ModelUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    model_id: Id, body: ModelUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> ModelPublic:
     """Rename, describe, share or unshare. The owner (or an admin)."""
     model = manage.update_model(
@@ -177,7 +178,7 @@ def update_model(
 
 @router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="models_delete")
 def delete_model(
-    model_id: int,
+    model_id: Id,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -193,7 +194,7 @@ def delete_model(
 @router.get(
     "/models/{model_id}/versions", response_model=ModelVersionList, operation_id="models_versions_list"
 )
-def list_versions(model_id: int, user: CurrentUser, session: SessionDep) -> ModelVersionList:
+def list_versions(model_id: Id, user: CurrentUser, session: SessionDep) -> ModelVersionList:
     model = registry.get_model(session, actor=user, model_id=model_id)
     return ModelVersionList(items=[_version(session, model, v) for v in registry.versions_of(session, model)])
 
@@ -205,7 +206,7 @@ def list_versions(model_id: int, user: CurrentUser, session: SessionDep) -> Mode
     operation_id="models_versions_create",
 )
 def create_version(
-    model_id: int, body: ModelVersionCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+    model_id: Id, body: ModelVersionCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
     ip: ClientIP,
 ) -> ModelVersionPublic:  # fmt: skip
     """A succeeded training job's output as the next version (it becomes current). The owner."""

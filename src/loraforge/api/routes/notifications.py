@@ -66,10 +66,14 @@ def get_settings(user: CurrentUser, session: SessionDep) -> NotificationSettings
     "/notifications/settings", response_model=NotificationSettings, operation_id="notifications_put_settings"
 )
 def put_settings(
-    body: NotificationSettingsUpdate, user: CurrentUser, session: SessionDep, ip: ClientIP
+    body: NotificationSettingsUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    ip: ClientIP,
+    settings: SettingsDep,
 ) -> NotificationSettings:
     """Set (http/https only) or clear your webhook URL."""
-    url = notifications.set_webhook_url(session, actor=user, url=body.webhook_url, ip=ip)
+    url = notifications.set_webhook_url(session, actor=user, url=body.webhook_url, ip=ip, settings=settings)
     return NotificationSettings(webhook_url=url)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from loraforge.api.deps import ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.schemas.common import ErrorResponse
 from loraforge.api.schemas.providers import ProviderCreate, ProviderList, ProviderPublic, ProviderUpdate
 from loraforge.db.models import Provider, User
@@ -59,14 +60,14 @@ def create_provider(
 
 @router.get("/providers/{provider_id}", response_model=ProviderPublic, operation_id="providers_get")
 def get_provider(
-    provider_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    provider_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> ProviderPublic:
     return _public(settings, user, providers.get_provider(session, actor=user, provider_id=provider_id))
 
 
 @router.patch("/providers/{provider_id}", response_model=ProviderPublic, operation_id="providers_update")
 def update_provider(
-    provider_id: int,
+    provider_id: Id,
     body: ProviderUpdate,
     user: CurrentUser,
     session: SessionDep,
@@ -85,7 +86,7 @@ def update_provider(
 @router.delete(
     "/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="providers_delete"
 )
-def delete_provider(provider_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
+def delete_provider(provider_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> None:
     providers.delete_provider(session, actor=user, provider_id=provider_id, ip=ip)
 
 
@@ -98,7 +99,7 @@ def delete_provider(provider_id: int, user: CurrentUser, session: SessionDep, ip
     },
 )
 def refresh_models(
-    provider_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
+    provider_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
 ) -> ProviderPublic:
     """Fetch `GET <base_url>/models` and store the model ids (502 `provider_unreachable` on failure)."""
     provider = providers.refresh_models(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from loraforge.api.deps import AdminUser, ClientIP, CurrentUser, SessionDep, SettingsDep
+from loraforge.api.ids import Id
 from loraforge.api.schemas.jobs import JobPublic
 from loraforge.api.schemas.retention import RemovedFiles, RetentionRun, StorageReport
 from loraforge.services.jobs import retention
@@ -16,7 +17,7 @@ router = APIRouter(tags=["retention"])
 
 
 @router.post("/jobs/{job_id}/pin", response_model=JobPublic, operation_id="jobs_pin")
-def pin_job(job_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
+def pin_job(job_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
     """Keep this job's checkpoints and outputs past the retention window (the owner only)."""
     return JobPublic.model_validate(
         retention.set_pinned(session, actor=user, job_id=job_id, pinned=True, ip=ip)
@@ -24,7 +25,7 @@ def pin_job(job_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -
 
 
 @router.post("/jobs/{job_id}/unpin", response_model=JobPublic, operation_id="jobs_unpin")
-def unpin_job(job_id: int, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
+def unpin_job(job_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
     """Let retention remove this job's files again once it is older than the window (the owner only)."""
     return JobPublic.model_validate(
         retention.set_pinned(session, actor=user, job_id=job_id, pinned=False, ip=ip)

@@ -2,7 +2,8 @@
 
 Authentication: `api/ws_auth.py` (subprotocol pair `loraforge.bearer, <token>` or an
 `Authorization: Bearer` header). Close codes: 4401 no/invalid credential, 4404 no such job (or not
-visible: owner or staff only), 4400 a bad `after`.
+visible: owner or staff only), 4400 a bad `after`, 4429 the user already holds `ws_max_per_user` open
+WebSockets (`api/ws_limits.py`).
 
 Server -> client JSON text frames, in this order:
   {"type": "snapshot", "job": JobPublic, "last_seq": N, "resources": <latest resource event> | null}
@@ -30,8 +31,15 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from loraforge.api.ids import parse_id
 from loraforge.api.schemas.jobs import JobPublic
-from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, CLOSE_NOT_FOUND, accept_authenticated
+from loraforge.api.ws_auth import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_NOT_FOUND,
+    CredentialCheck,
+    accept_authenticated,
+)
+from loraforge.api.ws_limits import claim_slot
 from loraforge.db.models import Job, User
 from loraforge.db.session import Database
 from loraforge.errors import NotFound
@@ -148,7 +156,10 @@ class _JobStream:
 
     async def run(self, sub: Subscription, client_gone: asyncio.Task[None]) -> None:
         next_poll = time.monotonic() + ROW_POLL_SECONDS
+        credential = CredentialCheck(self.ws, self.user.id)
         while not client_gone.done():
+            if not await credential.still_valid():
+                return
             now = time.monotonic()
             timeout = max(0.0, min(next_poll - now, _WAIT_SLICE))
             message = await sub.get(timeout=timeout)
@@ -180,17 +191,25 @@ async def job_events_ws(websocket: WebSocket, job_id: str) -> None:
     principal = await accept_authenticated(websocket)
     if principal is None:
         return
+    slot = await claim_slot(websocket, principal.user.id)
+    if slot is None:
+        return
+    with slot:
+        await _serve(websocket, principal.user, job_id)
+
+
+async def _serve(websocket: WebSocket, user: User, job_id: str) -> None:
     after = _parse_after(websocket.query_params.get("after"))
     if after is None:
         await websocket.close(code=CLOSE_BAD_REQUEST, reason="after must be a non-negative integer")
         return
-    if not job_id.isdigit():
+    if parse_id(job_id) is None:  # ASCII digits within BIGINT (`³` passes str.isdigit)
         await websocket.close(code=CLOSE_NOT_FOUND, reason="job not found")
         return
     hub: EventHub = websocket.app.state.hub
     database: Database = websocket.app.state.db
     settings: Settings = websocket.app.state.settings
-    stream = _JobStream(websocket, database, principal.user, int(job_id), settings.ws_heartbeat_seconds)
+    stream = _JobStream(websocket, database, user, int(job_id), settings.ws_heartbeat_seconds)
     client_gone = asyncio.create_task(_drain_client(websocket))
     try:
         # Subscribe before the first read: whatever is committed after it arrives through the hub.

@@ -1,7 +1,8 @@
 """`WS /ws/notifications?after=<id>`: the caller's notifications, live (mounted at the root).
 
 Authentication: `api/ws_auth.py` (subprotocol pair `loraforge.bearer, <token>` or an
-`Authorization: Bearer` header). Close codes: 4401 no/invalid credential, 4400 a bad `after`.
+`Authorization: Bearer` header). Close codes: 4401 no/invalid credential, 4400 a bad `after`, 4429 the
+user already holds `ws_max_per_user` open WebSockets (`api/ws_limits.py`).
 
 Server -> client JSON text frames:
   {"type": "snapshot", "unread": N, "last_id": id}  first;
@@ -26,7 +27,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from loraforge.api.schemas.notifications import NotificationPublic
-from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, accept_authenticated
+from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, CredentialCheck, accept_authenticated
+from loraforge.api.ws_limits import claim_slot
 from loraforge.db.session import Database
 from loraforge.services.platform import notifications
 from loraforge.services.platform.event_hub import EventHub, user_channel
@@ -105,6 +107,14 @@ async def notifications_stream(websocket: WebSocket) -> None:
     principal = await accept_authenticated(websocket)
     if principal is None:
         return
+    slot = await claim_slot(websocket, principal.user.id)
+    if slot is None:
+        return
+    with slot:
+        await _serve(websocket, principal.user.id)
+
+
+async def _serve(websocket: WebSocket, user_id: int) -> None:
     valid, after = _parse_after(websocket.query_params.get("after"))
     if not valid:
         await websocket.close(code=CLOSE_BAD_REQUEST, reason="after must be a non-negative integer")
@@ -112,7 +122,6 @@ async def notifications_stream(websocket: WebSocket) -> None:
     database: Database = websocket.app.state.db
     settings: Settings = websocket.app.state.settings
     hub: EventHub = websocket.app.state.hub
-    user_id = principal.user.id
     gone = asyncio.Event()
     reader = asyncio.create_task(_drain_client(websocket, gone))
     try:
@@ -125,7 +134,10 @@ async def notifications_stream(websocket: WebSocket) -> None:
             cursor = max([cursor, *(f["id"] for f in frames)])
             last_sent = time.monotonic()
             next_poll = time.monotonic() + POLL_SECONDS
+            credential = CredentialCheck(websocket, user_id)
             while not gone.is_set():
+                if not await credential.still_valid():
+                    return
                 timeout = max(0.0, min(next_poll - time.monotonic(), 0.25))
                 woke = await sub.get(timeout=timeout)
                 if gone.is_set():

@@ -33,6 +33,13 @@ class PasswordResetRequest(RequestModel):
     password: NewPassword | None = Field(
         default=None, description="The new password; omit to generate a temporary one."
     )
+    revoke_api_keys: bool = Field(
+        default=True,
+        description=(
+            "Also revoke the user's API keys (default: a reset usually means the account was lost or "
+            "taken over, and keys made by whoever held it must stop working too)."
+        ),
+    )
 
 
 class PasswordResetResponse(BaseModel):

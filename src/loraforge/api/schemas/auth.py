@@ -23,7 +23,10 @@ NewPassword = Annotated[
     Field(
         min_length=MIN_PASSWORD_LENGTH,
         max_length=MAX_PASSWORD_LENGTH,
-        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+        description=(
+            f"At least {MIN_PASSWORD_LENGTH} characters, not a common password, not easy to guess "
+            "(422 `weak_password`), no control characters (422 `invalid_password`)."
+        ),
     ),
 ]
 AnyPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -73,6 +76,10 @@ class ProfileUpdate(RequestModel):
 class PasswordChange(RequestModel):
     current_password: AnyPassword
     new_password: NewPassword
+    revoke_api_keys: bool = Field(
+        default=False,
+        description="Also revoke all your API keys (do this if the old password may have leaked).",
+    )
 
 
 class ApiKeyCreate(RequestModel):

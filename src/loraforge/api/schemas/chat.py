@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from loraforge.api.schemas.common import ErrorBody, ErrorResponse, RequestModel, ResponseModel
+from loraforge.api.ids import Id
+from loraforge.api.schemas.common import ErrorBody, ErrorResponse, RequestModel, ResponseModel, at_most
 
 ModelName = Annotated[
     str,
@@ -24,6 +25,8 @@ ModelName = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 SystemPrompt = Annotated[str, StringConstraints(max_length=100_000)]
 Content = Annotated[str, StringConstraints(max_length=200_000)]
+# A conversation file holds every branch; more messages than this are refused before any is read.
+MAX_IMPORTED_MESSAGES = 10_000
 PromptName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -56,7 +59,7 @@ class ConversationUpdate(RequestModel):
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
     params: ChatParams | None = None
-    head_message_id: int | None = Field(
+    head_message_id: Id | None = Field(
         default=None,
         description="Switch branch: the head moves to the newest leaf under this message.",
     )
@@ -111,7 +114,7 @@ class ConversationPage(BaseModel):
 
 class MessageSend(RequestModel):
     content: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
-    parent_id: int | None = Field(
+    parent_id: Id | None = Field(
         default=None,
         description=(
             "Absent: after the current head. A message id: answer from there (an earlier message's parent = "
@@ -158,7 +161,9 @@ class ConversationExport(BaseModel):
     head_message_id: int | None = None
     created_at: datetime | None = None
     exported_at: datetime | None = None
-    messages: list[ExportedMessage] = Field(default_factory=list, max_length=10_000)
+    messages: Annotated[list[ExportedMessage], at_most(MAX_IMPORTED_MESSAGES, "messages")] = Field(
+        default_factory=list, max_length=MAX_IMPORTED_MESSAGES
+    )
 
 
 # ---- prompt library -------------------------------------------------------------------------------------
@@ -195,8 +200,13 @@ class PromptPage(BaseModel):
     page_size: int
 
 
+VariableName = Annotated[str, StringConstraints(max_length=200)]
+
+
 class PromptRender(RequestModel):
-    variables: dict[str, Annotated[str, StringConstraints(max_length=100_000)]] = Field(default_factory=dict)
+    variables: dict[VariableName, Annotated[str, StringConstraints(max_length=100_000)]] = Field(
+        default_factory=dict, max_length=256
+    )
 
 
 class PromptRendered(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from loraforge.api.ids import Id, Offset
 from loraforge.api.schemas.common import RequestModel, ResponseModel
 
 DatasetFormat = Literal["alpaca", "sharegpt", "messages", "preference", "kto", "text"]
@@ -94,14 +95,14 @@ class DatasetUpdate(RequestModel):
 
 class UploadCreate(RequestModel):
     filename: Annotated[str, Field(min_length=1, max_length=1000, description="Display only; never a path.")]
-    size: int = Field(ge=0, description="Total size in bytes.")
+    size: Offset = Field(description="Total size in bytes.")
     sha256: Annotated[str, Field(min_length=64, max_length=64, description="Hex SHA-256 of the whole file.")]
     name: DatasetName | None = Field(default=None, description="Dataset name (default: the file name).")
     description: DatasetDescription = ""
     format: DatasetFormat | None = Field(default=None, description="Format override; omit to detect.")
     mapping: DatasetMapping | None = None
     txt_mode: Literal["lines", "document"] = "lines"
-    dataset_id: int | None = Field(default=None, description="Make the upload a new version of this dataset.")
+    dataset_id: Id | None = Field(default=None, description="Make the upload a new version of this dataset.")
     message: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -210,7 +211,7 @@ class PreprocessRequest(RequestModel):
     options: PreprocessOptions
     dry_run: bool = False
     dry_run_rows: int = Field(default=20, ge=1, le=1000)
-    version_id: int | None = Field(default=None, description="Version to process (default: current).")
+    version_id: Id | None = Field(default=None, description="Version to process (default: current).")
     message: Annotated[str, Field(max_length=2000)] = ""
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from loraforge.api.schemas.common import RequestModel, ResponseModel
+from loraforge.api.ids import Id
+from loraforge.api.schemas.common import SPEC_LIMITS, RequestModel, ResponseModel, SpecObject
+from loraforge.services.jobs import reads
 from loraforge.services.jobs.lifecycle import PRIORITY_MAX, PRIORITY_MIN
 
 JobStatusName = Literal[
@@ -19,12 +21,12 @@ CheckpointName = Annotated[str, StringConstraints(pattern=r"^checkpoint-\d{1,12}
 
 class JobCreate(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    spec: dict[str, Any] = Field(
+    spec: SpecObject = Field(
         description=(
             "A job spec in the engine's vocabulary (LLaMA-Factory keys); `dataset` is the id of a LoRAForge "
             "dataset, `dataset_version` optionally a version id of it (default: its current version; "
             "pinned). "
-            "`model_name_or_path`: `demo-tiny` or a Hugging Face hub id."
+            "`model_name_or_path`: `demo-tiny` or a Hugging Face hub id. " + SPEC_LIMITS
         )
     )
     start: bool = Field(default=False, description="Queue the job now (otherwise it stays a draft).")
@@ -60,6 +62,13 @@ class JobPublic(ResponseModel):
     files_removed_at: datetime | None = Field(
         default=None, description="When retention removed the job's checkpoints and outputs."
     )
+
+    @model_validator(mode="after")
+    def _no_server_paths(self) -> JobPublic:
+        # The error copies the engine's error event: shown like events, paths relative to the run.
+        if self.error:
+            self.error = reads.public_event(self.id, self.error)
+        return self
 
 
 class JobPage(BaseModel):
@@ -122,7 +131,7 @@ class JobResume(RequestModel):
 
 
 class JobClone(RequestModel):
-    spec_patch: dict[str, Any] | None = Field(
+    spec_patch: SpecObject | None = Field(
         default=None,
         description="A JSON merge patch (RFC 7386) applied to the spec: keys replace, null removes. "
         "A failed job's `error.details.spec_patch` is the engine's suggested fix in this form.",
@@ -137,7 +146,7 @@ class JobPriority(RequestModel):
 
 
 class QueueReorder(RequestModel):
-    job_ids: list[int] = Field(
+    job_ids: list[Id] = Field(
         min_length=1,
         max_length=1000,
         description="Queued job ids in the wanted order. They swap places among the positions they hold "

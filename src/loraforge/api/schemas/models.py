@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from loraforge.api.ids import Id
 from loraforge.api.schemas.common import RequestModel
 from loraforge.api.schemas.jobs import JobPublic
 
@@ -125,7 +126,7 @@ class ModelVersionList(BaseModel):
 
 
 class ModelVersionCreate(RequestModel):
-    job_id: int = Field(description="A succeeded training job of yours; its output becomes the next version.")
+    job_id: Id = Field(description="A succeeded training job of yours; its output becomes the next version.")
 
 
 class ModelVersionUpdate(RequestModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from loraforge.api.ids import Id
 from loraforge.api.schemas.common import RequestModel
 
 
@@ -30,7 +31,7 @@ class NotificationPage(BaseModel):
 
 
 class MarkRead(RequestModel):
-    ids: list[int] | None = Field(default=None, max_length=1000, description="Notification ids to mark read.")
+    ids: list[Id] | None = Field(default=None, max_length=1000, description="Notification ids to mark read.")
     all: bool = Field(default=False, description="Mark every notification read.")
 
     @model_validator(mode="after")

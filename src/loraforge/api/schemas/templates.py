@@ -7,27 +7,33 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from loraforge.api.schemas.common import RequestModel, ResponseModel
+from loraforge.api.ids import Id
+from loraforge.api.schemas.common import SPEC_LIMITS, RequestModel, ResponseModel, SpecObject
+from loraforge.engine.spec_loading import MAX_SPEC_DEPTH
+from loraforge.services.jobs.spec_yaml import MAX_YAML_CHARS
 
 TemplateName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
+# A spec's YAML: nesting and size beyond this are refused before parsing (`services/jobs/spec_yaml.py`).
+YamlText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_YAML_CHARS)]
+YAML_LIMITS = f"At most {MAX_YAML_CHARS} characters, nested at most {MAX_SPEC_DEPTH} levels, no aliases."
 SPEC_DESCRIPTION = (
     "A job spec in the engine's vocabulary (as for POST /api/jobs). `dataset` (a LoRAForge dataset id) is "
-    "optional in a template."
+    "optional in a template. " + SPEC_LIMITS
 )
 
 
 class TemplateCreate(RequestModel):
     name: TemplateName
     description: Description = ""
-    spec: dict[str, Any] = Field(description=SPEC_DESCRIPTION)
+    spec: SpecObject = Field(description=SPEC_DESCRIPTION)
     shared: bool = Field(default=False, description="Visible (read-only) to every user.")
 
 
 class TemplateUpdate(RequestModel):
     name: TemplateName | None = None
     description: Description | None = None
-    spec: dict[str, Any] | None = Field(default=None, description=SPEC_DESCRIPTION)
+    spec: SpecObject | None = Field(default=None, description=SPEC_DESCRIPTION)
     shared: bool | None = None
 
 
@@ -51,8 +57,9 @@ class TemplatePage(BaseModel):
 
 
 class TemplateImport(RequestModel):
-    yaml: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)] = Field(
-        description="A YAML spec: ours (GET .../export, .../spec.yaml) or a LLaMA-Factory training YAML."
+    yaml: YamlText = Field(
+        description="A YAML spec: ours (GET .../export, .../spec.yaml) or a LLaMA-Factory training YAML. "
+        + YAML_LIMITS
     )
     name: TemplateName | None = Field(default=None, description="Default: `imported <date time>`.")
     description: Description = ""
@@ -65,7 +72,7 @@ class TemplateImported(BaseModel):
 
 
 class SpecParse(RequestModel):
-    yaml: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+    yaml: YamlText = Field(description=YAML_LIMITS)
 
 
 class ParsedSpecPublic(BaseModel):
@@ -75,14 +82,14 @@ class ParsedSpecPublic(BaseModel):
 
 class TemplateJobCreate(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    dataset: int | None = Field(default=None, description="Dataset id (default: the template's own).")
-    dataset_version: int | None = Field(default=None, description="Version id (default: current).")
-    spec_patch: dict[str, Any] | None = Field(default=None, description="Keys that override the template's.")
+    dataset: Id | None = Field(default=None, description="Dataset id (default: the template's own).")
+    dataset_version: Id | None = Field(default=None, description="Version id (default: current).")
+    spec_patch: SpecObject | None = Field(default=None, description="Keys that override the template's.")
     start: bool = Field(default=False, description="Queue the job now (otherwise it stays a draft).")
 
 
 class EstimateRequest(RequestModel):
-    spec: dict[str, Any] = Field(description="A (possibly incomplete) job spec; nothing is validated.")
+    spec: SpecObject = Field(description="A (possibly incomplete) job spec; nothing is validated.")
 
 
 class EstimateParts(BaseModel):

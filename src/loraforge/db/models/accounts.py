@@ -1,4 +1,4 @@
-"""Users, their roles and credentials (refresh tokens, API keys) and sign-in attempts."""
+"""Users, their roles and credentials (refresh tokens, API keys), sign-in and registration attempts."""
 
 from __future__ import annotations
 
@@ -31,9 +31,6 @@ class Role(StrEnum):
 ROLE_VALUES = tuple(role.value for role in Role)
 
 
-ROLE_VALUES = tuple(role.value for role in Role)
-
-
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(f"role IN {ROLE_VALUES!r}", name="role_valid"),)
@@ -58,10 +55,6 @@ class User(Base):
     @property
     def role_enum(self) -> Role:
         return Role(self.role)
-
-
-# Usernames are unique regardless of case, so "Alice" cannot impersonate "alice".
-Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 # Usernames are unique regardless of case, so "Alice" cannot impersonate "alice".
@@ -121,3 +114,18 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class RegistrationAttempt(Base):
+    """One call of the registration endpoint; a client address gets a bounded number per hour.
+
+    Counted whether or not an account was created: a refused attempt (a taken name, a weak password)
+    costs as much as a successful one, so the limit also bounds probing for existing accounts.
+    """
+
+    __tablename__ = "registration_attempts"
+    __table_args__ = (Index("ix_registration_attempts_ip_ts", "ip", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64))

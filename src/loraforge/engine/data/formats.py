@@ -66,11 +66,16 @@ def detect_kind(attr: DatasetAttr, first_row: dict[str, Any] | None = None) -> s
 
 
 def convert_row(row: dict[str, Any], attr: DatasetAttr) -> Example:
-    if attr.formatting in ("sharegpt", "openai"):
-        return _from_sharegpt(row, attr)
-    if attr.formatting == "text":
-        return _from_text(row, attr)
-    return _from_alpaca(row, attr)
+    try:
+        if attr.formatting in ("sharegpt", "openai"):
+            return _from_sharegpt(row, attr)
+        if attr.formatting == "text":
+            return _from_text(row, attr)
+        return _from_alpaca(row, attr)
+    except RecursionError:
+        # A value nested close to the parser's limit still parses, but turning it into text recurses
+        # once per level (json.dumps, str) and runs out of stack: the row is refused, not the request.
+        raise RowError("<row>", "nested too deeply (arrays and objects about 1,000 levels deep)") from None
 
 
 # ---- alpaca --------------------------------------------------------------------------------------

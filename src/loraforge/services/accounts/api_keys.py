@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loraforge.db.base import utcnow
@@ -97,6 +97,20 @@ def revoke_key(session: Session, *, actor: User, key_id: int, ip: str | None) ->
         details={"name": key.name, "prefix": key.prefix, "owner_id": key.user_id},
     )
     session.commit()
+
+
+def revoke_all_keys(session: Session, *, user_id: int) -> int:
+    """Revoke every live key of a user (after a password change or reset); returns how many.
+
+    Not committed: the caller commits it together with the change that asked for it.
+    """
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def authenticate_key(session: Session, *, secret: str) -> tuple[User, ApiKey]:

@@ -44,7 +44,10 @@ def _issue(
         user_agent=user_agent,
     )
     access = tokens.issue_access_token(
-        user_id=user.id, secret=settings.signing_key(), ttl_seconds=settings.access_token_ttl_seconds
+        user_id=user.id,
+        session_id=refresh.family_id,
+        secret=settings.signing_key(),
+        ttl_seconds=settings.access_token_ttl_seconds,
     )
     return LoginResult(user=user, access_token=access.token, expires_in=access.expires_in, refresh=refresh)
 
@@ -59,11 +62,17 @@ def login(
     ip: str,
     user_agent: str | None,
 ) -> LoginResult:
-    """Check the throttle, then the password; every outcome is recorded and audited."""
+    """Check the throttle, then the password; every outcome is recorded and audited.
+
+    The throttle counts the account the name resolves to (username and email are one account),
+    per client address (see `throttle`).
+    """
     account = username_or_email.strip().lower()[:254]
+    user = users.find_by_login(session, username_or_email=account)
     try:
         throttle.check_login_allowed(
             session,
+            user_id=user.id if user is not None else None,
             account=account,
             ip=ip,
             max_failures=settings.login_max_failures,
@@ -71,12 +80,17 @@ def login(
         )
     except RateLimited:
         audit.record(
-            session, action=AuditAction.login_throttled, actor=None, ip=ip, details={"account": account}
+            session,
+            action=AuditAction.login_throttled,
+            actor=None,
+            target_type="user" if user else None,
+            target_id=user.id if user else None,
+            ip=ip,
+            details={"account": account},
         )
         session.commit()
         raise
 
-    user = users.find_by_login(session, username_or_email=account)
     if user is None:
         passwords.verify_dummy(password)
         ok = False
@@ -192,32 +206,43 @@ def logout(session: Session, *, refresh_token: str | None, ip: str | None) -> No
     session.commit()
 
 
-def current_family(session: Session, *, refresh_token: str | None) -> str | None:
-    if not refresh_token:
-        return None
-    row = sessions.find_refresh_token(session, token=refresh_token)
-    return row.family_id if row is not None else None
-
-
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, and with what: an access token or a personal API key."""
+    """Who is calling, and with what: an access token (of login session `session_id`) or an API key."""
 
     user: User
     api_key: ApiKey | None = None
+    session_id: str | None = None
 
 
 def authenticate_bearer(session: Session, *, settings: Settings, credential: str) -> Principal:
-    """Resolve `Authorization: Bearer <credential>`; AuthenticationFailed for anything not valid now."""
-    api_key: ApiKey | None = None
+    """Resolve `Authorization: Bearer <credential>`; AuthenticationFailed for anything not valid now.
+
+    The one check every HTTP request and WebSocket goes through: an access token is refused as soon
+    as its login session is revoked (logout, refresh-token reuse, a password change or reset), not
+    only when it expires; an API key as soon as it is revoked or expired; both once the user is
+    disabled or deleted.
+    """
     if api_keys.looks_like_api_key(credential):
         user, api_key = api_keys.authenticate_key(session, secret=credential)
-    else:
-        user_id = tokens.decode_access_token(token=credential, secret=settings.signing_key())
-        found = session.get(User, user_id)
-        if found is None:
-            raise AuthenticationFailed("user no longer exists", code="invalid_token")
-        user = found
-    if user.disabled:
+        if user.disabled:
+            raise AuthenticationFailed("account disabled", code="account_disabled")
+        return Principal(user=user, api_key=api_key)
+    claims = tokens.decode_access_token(token=credential, secret=settings.signing_key())
+    found = session.get(User, claims.user_id)
+    if found is None:
+        raise AuthenticationFailed("user no longer exists", code="invalid_token")
+    if found.disabled:
         raise AuthenticationFailed("account disabled", code="account_disabled")
-    return Principal(user=user, api_key=api_key)
+    if not sessions.is_active(session, family_id=claims.session_id):
+        raise AuthenticationFailed("this session has ended; log in again", code="session_revoked")
+    return Principal(user=found, session_id=claims.session_id)
+
+
+def caller_sessions(session: Session, *, principal: Principal, refresh_token: str | None) -> list[str]:
+    """The login sessions the caller holds in this request: its access token's and its cookie's."""
+    families = [principal.session_id] if principal.session_id is not None else []
+    row = sessions.find_refresh_token(session, token=refresh_token) if refresh_token else None
+    if row is not None and row.user_id == principal.user.id and row.family_id not in families:
+        families.append(row.family_id)
+    return families

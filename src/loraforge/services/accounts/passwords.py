@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from loraforge.errors import FieldIssue, InvalidInput
+from loraforge.services.accounts import strength
 from loraforge.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
@@ -46,7 +49,13 @@ def configure_from(settings: Settings) -> None:
     )
 
 
-def validate_password(password: str, *, field: str = "password") -> None:
+def validate_password(password: str, *, field: str = "password", user_inputs: Iterable[str] = ()) -> None:
+    """InvalidInput naming `field` unless the password may be used.
+
+    Length bounds; no control characters or unpaired surrogates (a NUL or a newline is a paste
+    accident, and a surrogate cannot even be hashed); not only whitespace; and not easy to guess
+    (`strength`: a common password, or one built from `user_inputs` such as the username).
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             "password too short",
@@ -56,6 +65,23 @@ def validate_password(password: str, *, field: str = "password") -> None:
         raise InvalidInput(
             "password too long",
             fields=[FieldIssue(field, f"must be at most {MAX_PASSWORD_LENGTH} characters")],
+        )
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in password):
+        raise InvalidInput(
+            "password contains control characters",
+            code="invalid_password",
+            fields=[FieldIssue(field, "must not contain control characters (a NUL, a tab, a line break …)")],
+        )
+    if not password.strip():
+        raise InvalidInput(
+            "password is only whitespace",
+            code="weak_password",
+            fields=[FieldIssue(field, "must not be only spaces")],
+        )
+    problem = strength.weakness(password, user_inputs=user_inputs)
+    if problem is not None:
+        raise InvalidInput(
+            "password too easy to guess", code="weak_password", fields=[FieldIssue(field, problem)]
         )
 
 
@@ -68,6 +94,9 @@ def verify_password(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    except UnicodeEncodeError:
+        # An unpaired surrogate cannot be UTF-8 encoded; no stored password contains one.
         return False
 
 

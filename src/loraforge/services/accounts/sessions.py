@@ -3,11 +3,15 @@
 Each login starts a family. Refreshing marks the presented token used and issues the next one in
 the family. Presenting a token that was already used means two parties hold it (one of them a
 thief), so the whole family is revoked and both must log in again.
+
+The family id is also the session id (`sid`) in every access token issued for it: revoking the
+family (logout, reuse, a password change or reset) ends those access tokens too, see `is_active`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,6 +103,21 @@ def consume_refresh_token(session: Session, *, token: str) -> RefreshToken:
     return row
 
 
+def is_active(session: Session, *, family_id: str) -> bool:
+    """Whether the login session still stands: its newest token exists and is not revoked.
+
+    One indexed lookup per request. Revocation marks every token of a family at once, so the newest
+    one tells; a family with no rows (its user deleted) is over as well.
+    """
+    revoked_at = session.execute(
+        select(RefreshToken.revoked_at)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.id.desc())
+        .limit(1)
+    ).first()
+    return revoked_at is not None and revoked_at[0] is None
+
+
 def revoke_family(session: Session, *, family_id: str) -> None:
     session.execute(
         update(RefreshToken)
@@ -108,9 +127,9 @@ def revoke_family(session: Session, *, family_id: str) -> None:
     )
 
 
-def revoke_user_sessions(session: Session, *, user_id: int, keep_family: str | None) -> None:
-    """Revoke every refresh token of a user, except the family of the caller's own session."""
+def revoke_user_sessions(session: Session, *, user_id: int, keep: Collection[str] = ()) -> None:
+    """Revoke every login session of a user, except the families in `keep` (the caller's own)."""
     query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-    if keep_family is not None:
-        query = query.where(RefreshToken.family_id != keep_family)
+    if keep:
+        query = query.where(RefreshToken.family_id.not_in(list(keep)))
     session.execute(query.values(revoked_at=utcnow()).execution_options(synchronize_session=False))

@@ -1,4 +1,8 @@
-"""Access tokens: short-lived HS256 JWTs. Refresh tokens are opaque and live in the database."""
+"""Access tokens: short-lived HS256 JWTs. Refresh tokens are opaque and live in the database.
+
+An access token names the login session it belongs to (`sid`, the refresh-token family), so the
+server can refuse it as soon as that session is revoked instead of waiting for it to expire.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +27,19 @@ class AccessToken:
     expires_in: int
 
 
-def issue_access_token(*, user_id: int, secret: str, ttl_seconds: int) -> AccessToken:
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a valid access token says: whose it is and which login session issued it."""
+
+    user_id: int
+    session_id: str
+
+
+def issue_access_token(*, user_id: int, session_id: str, secret: str, ttl_seconds: int) -> AccessToken:
     now = utcnow()
     claims = {
         "sub": str(user_id),
+        "sid": session_id,
         "iss": ISSUER,
         "typ": ACCESS_TOKEN_TYPE,
         "iat": now,
@@ -36,8 +49,8 @@ def issue_access_token(*, user_id: int, secret: str, ttl_seconds: int) -> Access
     return AccessToken(token=jwt.encode(claims, secret, algorithm=ALGORITHM), expires_in=ttl_seconds)
 
 
-def decode_access_token(*, token: str, secret: str) -> int:
-    """The user id in a valid access token; AuthenticationFailed for anything else.
+def decode_access_token(*, token: str, secret: str) -> AccessClaims:
+    """The claims of a valid access token; AuthenticationFailed for anything else.
 
     Only HS256 is accepted, which rejects `alg: none` and algorithm-confusion tokens outright.
     """
@@ -47,7 +60,8 @@ def decode_access_token(*, token: str, secret: str) -> int:
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            # A token without `sid` could not be revoked with its session, so it is not accepted.
+            options={"require": ["exp", "iat", "sub", "iss", "sid"]},
         )
     except jwt.ExpiredSignatureError:
         raise AuthenticationFailed("access token expired", code="token_expired") from None
@@ -55,10 +69,14 @@ def decode_access_token(*, token: str, secret: str) -> int:
         raise AuthenticationFailed("invalid access token", code="invalid_token") from None
     if claims.get("typ") != ACCESS_TOKEN_TYPE:
         raise AuthenticationFailed("invalid access token", code="invalid_token")
+    session_id = claims["sid"]
     try:
-        return int(claims["sub"])
+        user_id = int(claims["sub"])
     except (TypeError, ValueError):
         raise AuthenticationFailed("invalid access token", code="invalid_token") from None
+    if not isinstance(session_id, str) or not session_id:
+        raise AuthenticationFailed("invalid access token", code="invalid_token")
+    return AccessClaims(user_id=user_id, session_id=session_id)
 
 
 def new_opaque_token() -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Role, User
 from loraforge.errors import Conflict
-from loraforge.services.accounts import passwords
+from loraforge.services.accounts import api_keys, passwords
 from loraforge.services.accounts.sessions import revoke_user_sessions
 from loraforge.services.accounts.users import audit_user, ensure_unique, get_user, validate_identity
 from loraforge.services.platform.audit import AuditAction
@@ -101,7 +101,7 @@ def admin_update_user(
     if disabled is not None and disabled != target.disabled:
         target.disabled = disabled
         if disabled:
-            revoke_user_sessions(session, user_id=target.id, keep_family=None)
+            revoke_user_sessions(session, user_id=target.id)
         note(
             AuditAction.user_disabled if disabled else AuditAction.user_enabled, {"username": target.username}
         )
@@ -134,25 +134,33 @@ def delete_user(session: Session, *, actor: User, user_id: int, ip: str | None) 
 
 
 def reset_password(
-    session: Session, *, actor: User, user_id: int, new_password: str | None, ip: str | None
+    session: Session,
+    *,
+    actor: User,
+    user_id: int,
+    new_password: str | None,
+    revoke_api_keys: bool,
+    ip: str | None,
 ) -> str | None:
     """Set `new_password`, or a random one which is returned (the only time it is visible).
 
-    The user's sessions are revoked so a stolen session does not outlive the reset.
+    The user's sessions are revoked so a stolen session does not outlive the reset, and with
+    `revoke_api_keys` their API keys as well.
     """
     target = get_user(session, user_id=user_id)
     generated = new_password is None
     password = passwords.generate_password() if new_password is None else new_password
-    passwords.validate_password(password)
+    passwords.validate_password(password, user_inputs=(target.username, target.email))
     target.password_hash = passwords.hash_password(password)
-    revoke_user_sessions(session, user_id=target.id, keep_family=None)
+    revoke_user_sessions(session, user_id=target.id)
+    revoked = api_keys.revoke_all_keys(session, user_id=target.id) if revoke_api_keys else 0
     audit_user(
         session,
         action=AuditAction.password_reset,
         actor=actor,
         target=target,
         ip=ip,
-        details={"username": target.username, "generated": generated},
+        details={"username": target.username, "generated": generated, "api_keys_revoked": revoked},
     )
     session.commit()
     return password if generated else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Role, User
 from loraforge.errors import Conflict, FieldIssue, InvalidInput, NotFound
-from loraforge.services.accounts import passwords
+from loraforge.services.accounts import api_keys, passwords
 from loraforge.services.accounts.sessions import revoke_user_sessions
 from loraforge.services.platform import audit
 from loraforge.services.platform.audit import AuditAction
@@ -121,7 +122,7 @@ def create_user(
     """Create and commit a user after checking every rule; audits `action`."""
     _, normalized_email = validate_identity(username, email)
     assert normalized_email is not None
-    passwords.validate_password(password)
+    passwords.validate_password(password, user_inputs=(username, normalized_email))
     ensure_unique(session, username=username, email=normalized_email, exclude_id=None)
     user = User(
         username=username,
@@ -175,18 +176,31 @@ def change_password(
     user: User,
     current_password: str,
     new_password: str,
-    keep_family: str | None,
+    keep_families: Collection[str],
+    revoke_api_keys: bool,
     ip: str | None,
 ) -> None:
-    """Change one's own password; every other session of the user is logged out."""
+    """Change one's own password; every other session of the user is logged out.
+
+    The caller's own sessions (`keep_families`) stay. API keys survive unless `revoke_api_keys`: a
+    routine change should not break the user's scripts, but after a leak the keys must go too.
+    """
     if not passwords.verify_password(user.password_hash, current_password):
         raise InvalidInput(
             "current password is wrong",
             code="wrong_password",
             fields=[FieldIssue("current_password", "current password is wrong")],
         )
-    passwords.validate_password(new_password, field="new_password")
+    passwords.validate_password(new_password, field="new_password", user_inputs=(user.username, user.email))
     user.password_hash = passwords.hash_password(new_password)
-    revoke_user_sessions(session, user_id=user.id, keep_family=keep_family)
-    audit_user(session, action=AuditAction.password_changed, actor=user, target=user, ip=ip)
+    revoke_user_sessions(session, user_id=user.id, keep=keep_families)
+    revoked = api_keys.revoke_all_keys(session, user_id=user.id) if revoke_api_keys else 0
+    audit_user(
+        session,
+        action=AuditAction.password_changed,
+        actor=user,
+        target=user,
+        ip=ip,
+        details={"api_keys_revoked": revoked},
+    )
     session.commit()

@@ -108,11 +108,14 @@ def _check_tree(messages: list[dict[str, Any]], head: int | None) -> None:
         raise _invalid("head_message_id", f"no message has id {head}")
 
 
-def _aware(value: datetime | None) -> datetime:
+def _aware(value: datetime | None, *, field: str) -> datetime:
     """A file's timestamp as UTC (naive ones are read as UTC); now when absent."""
     if value is None:
         return utcnow()
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise _invalid(field, "date out of range") from None
 
 
 def import_conversation(session: Session, *, actor: User, data: dict[str, Any]) -> Conversation:
@@ -120,6 +123,7 @@ def import_conversation(session: Session, *, actor: User, data: dict[str, Any]) 
     messages: list[dict[str, Any]] = list(data.get("messages") or [])
     head = data.get("head_message_id")
     _check_tree(messages, head)
+    stamps = [_aware(m.get("created_at"), field=f"messages.{i}.created_at") for i, m in enumerate(messages)]
     conversation = Conversation(
         owner_id=actor.id,
         title=data.get("title") or conversations.DEFAULT_TITLE,
@@ -130,7 +134,7 @@ def import_conversation(session: Session, *, actor: User, data: dict[str, Any]) 
     session.add(conversation)
     session.flush()
     new_ids: dict[int, int] = {}
-    for message in messages:
+    for message, created_at in zip(messages, stamps, strict=True):
         row = ChatMessage(
             conversation_id=conversation.id,
             parent_id=new_ids[message["parent_id"]] if message.get("parent_id") is not None else None,
@@ -144,7 +148,7 @@ def import_conversation(session: Session, *, actor: User, data: dict[str, Any]) 
             latency_ms=message.get("latency_ms"),
             ttft_ms=message.get("ttft_ms"),
             finish_reason=message.get("finish_reason"),
-            created_at=_aware(message.get("created_at")),
+            created_at=created_at,
         )
         session.add(row)
         session.flush()

@@ -58,7 +58,10 @@ def get_version(session: Session, *, actor: User, version_id: int, write: bool =
     version = session.get(DatasetVersion, version_id)
     if version is None:
         raise NotFound("dataset version not found", code="version_not_found")
-    get_dataset(session, actor=actor, dataset_id=version.dataset_id, write=write)
+    try:
+        get_dataset(session, actor=actor, dataset_id=version.dataset_id, write=write)
+    except NotFound:  # someone else's version reads exactly like an absent one
+        raise NotFound("dataset version not found", code="version_not_found") from None
     return version
 
 

@@ -139,7 +139,7 @@ def get_upload(session: Session, *, actor: User, upload_id: str) -> DatasetUploa
         raise NotFound(
             "upload session not found (it may have expired or been aborted)", code="upload_not_found"
         )
-    ownership.ensure_access(actor, upload.owner_id, resource="upload session")
+    ownership.ensure_access(actor, upload.owner_id, resource="upload session", code="upload_not_found")
     return upload
 
 

@@ -16,12 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loraforge.db.models import ACTIVE, DatasetVersion, Job, JobStatus
+from loraforge.errors import ServiceError
 from loraforge.executors.base import Executor
 from loraforge.services.jobs import files as job_files
 from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import merge
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import job_run_dir
+from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import StaleJobState, transition
 from loraforge.settings import Settings
 
@@ -112,9 +114,13 @@ def _training_spec(session: Session, settings: Settings, job: Job, run_dir: Path
 
 def launch(session: Session, settings: Settings, executor: Executor, job: Job, *, num_gpus: int = 0) -> None:
     """Prepare the run directory (spec.json, data files) and start the job's process; a failure on
-    the way fails the job with the reason (`launch_failed`)."""
+    the way fails the job with the reason (`launch_failed`, or the code of a refusal such as
+    `model_not_accessible`)."""
     run_dir = job_run_dir(settings, job)
     try:
+        # Checked again here: the owner may have lost access to a pinned model or dataset while the
+        # job waited in the queue.
+        ensure_inputs_readable(session, job)
         run_dir.mkdir(parents=True, exist_ok=True)
         if merge.is_merge(job):
             # A merge job (model registry) has no dataset: base + adapter folders from the version.
@@ -145,12 +151,17 @@ def launch(session: Session, settings: Settings, executor: Executor, job: Job, *
         gpu_args = {"num_gpus": num_gpus} if num_gpus else {}
         ref = executor.launch(job_id=job.id, run_dir=run_dir, env=env, **gpu_args)
     except Exception as exc:
-        logger.exception("launching job %s failed", job.id)
+        if isinstance(exc, ServiceError):  # a refusal with its own code, not a fault: no traceback
+            logger.warning("job %s not launched: %s", job.id, exc.message)
+            code, message = exc.code, exc.message
+        else:
+            logger.exception("launching job %s failed", job.id)
+            code, message = "launch_failed", str(exc)
         session.rollback()
         job = session.get(Job, job.id) or job
         with contextlib.suppress(StaleJobState):
             transition(session, job, JobStatus.failed, error={
-                "code": "launch_failed", "message": str(exc)[:4000], "suggestion": None, "details": {},
+                "code": code, "message": message[:4000], "suggestion": None, "details": {},
             })  # fmt: skip
             session.commit()
         return

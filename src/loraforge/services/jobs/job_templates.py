@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from loraforge.engine.spec_loading import SpecError, load_spec, spec_json_schema
 from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import get_job
+from loraforge.services.jobs.spec_yaml import read_spec_yaml, spec_to_yaml
 from loraforge.services.jobs.submit import create_job
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
@@ -48,14 +48,9 @@ def _invalid(field: str, message: str) -> InvalidInput:
     )
 
 
-def _spec_error(exc: SpecError) -> InvalidInput:
-    fields = [FieldIssue(field=f"spec.{p.key}", message=p.message) for p in exc.problems]
-    names = ", ".join(f"spec.{p.key}" for p in exc.problems)
-    return InvalidInput(f"invalid job spec: {names}", code="invalid_spec", fields=fields)
-
-
 def check_template_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> dict[str, Any]:
     """Validate a template's spec like a job's, with `dataset` optional; return what is stored."""
+    job_specs.check_shape(spec)
     for key in job_specs.SERVER_PATH_KEYS:
         if spec.get(key) not in (None, "", [], "data"):
             raise _invalid(key, "set by the server (jobs read the pinned dataset version)")
@@ -82,7 +77,7 @@ def check_template_spec(session: Session, *, actor: User, spec: dict[str, Any]) 
     try:
         load_spec(candidate)
     except SpecError as exc:
-        raise _spec_error(exc) from None
+        raise job_specs.spec_error(exc) from None
     return stored
 
 
@@ -195,50 +190,11 @@ def create_job_from_template(
 
 # ---- YAML ---------------------------------------------------------------------------------------------
 
-_YAML_HEADER = (
-    "# LoRAForge job spec (LLaMA-Factory vocabulary). `dataset` is a LoRAForge dataset id;\n"
-    "# import it again with POST /api/templates/import or the job form's Import YAML.\n"
-)
-
-
-def spec_to_yaml(spec: dict[str, Any]) -> str:
-    """The spec as a YAML document, keys in the order the user wrote them."""
-    return _YAML_HEADER + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
 
 def job_spec_yaml(session: Session, *, actor: User, job_id: int) -> str:
     """The spec a job was created with (as the user wrote it, dataset version pinned), as YAML."""
     job = get_job(session, actor=actor, job_id=job_id)
     return spec_to_yaml(dict(job.spec))
-
-
-def _yaml_error(message: str) -> InvalidInput:
-    return InvalidInput(
-        f"malformed YAML: {message}", code="invalid_yaml", fields=[FieldIssue(field="yaml", message=message)]
-    )
-
-
-def _read_yaml(text: str) -> dict[str, Any]:
-    """Parse one YAML mapping; errors name the line and column (1-based)."""
-    try:
-        # Aliases are refused before composing: `*ref` chains can expand a small body into gigabytes.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
-                where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-                raise _yaml_error(f"{where}: YAML aliases (*name) are not supported in a spec")
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise _yaml_error(f"{where}: {exc.problem or exc.context or 'syntax error'}") from None
-    except yaml.YAMLError as exc:
-        raise _yaml_error(str(exc).splitlines()[0] if str(exc) else "syntax error") from None
-    if data is None:
-        raise _yaml_error("the document is empty")
-    if not isinstance(data, dict):
-        raise _yaml_error("the spec must be a mapping of keys to values")
-    return {str(k): v for k, v in data.items()}
 
 
 @dataclass(frozen=True)
@@ -254,7 +210,7 @@ def parse_spec_yaml(session: Session, *, actor: User, text: str) -> ParsedSpec:
     and data paths, LF dataset names (not LoRAForge ids), and `trust_remote_code` for researchers.
     Unknown keys and bad values are errors (422 naming each key, with the engine's did-you-mean).
     """
-    raw = _read_yaml(text)
+    raw = read_spec_yaml(text)
     notes: list[str] = []
     for key in (*job_specs.SERVER_PATH_KEYS, *_DROPPED_KEYS):
         if key in raw:
@@ -275,11 +231,7 @@ def parse_spec_yaml(session: Session, *, actor: User, text: str) -> ParsedSpec:
 
 
 def _looks_like_id(value: Any) -> bool:
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    return job_specs.parse_id(value) is not None
 
 
 def import_template(
@@ -347,12 +299,14 @@ def spec_schema() -> dict[str, Any]:
     props["dataset"] = {
         "title": "Dataset",
         "type": "integer",
+        "minimum": 1,
+        "maximum": job_specs.MAX_ROW_ID,
         "description": "The id of one of your LoRAForge datasets (required for a job; optional in a "
         "template).",
     }
     props["dataset_version"] = {
         "title": "Dataset Version",
-        "anyOf": [{"type": "integer"}, {"type": "null"}],
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": job_specs.MAX_ROW_ID}, {"type": "null"}],
         "default": None,
         "description": "A version id of the dataset (default: its current version, pinned when the job is "
         "created).",

@@ -19,6 +19,7 @@ from loraforge.executors.base import Executor
 from loraforge.services.jobs import files as job_files
 from loraforge.services.jobs import metric_store
 from loraforge.services.jobs.access import STAFF, get_job, job_run_dir, process_ref, run_dir_of
+from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import transition
 from loraforge.services.models.versions import job_output_needed
 from loraforge.services.platform import audit, ownership
@@ -91,6 +92,7 @@ def resume_job(
                 fields=[FieldIssue(field="checkpoint", message="not one of the job's checkpoints")],
             )
         raise Conflict("the job has no checkpoint to resume from", code="no_checkpoint")
+    ensure_inputs_readable(session, job, owner=actor)  # access may have ended since the job first ran
     # Events the engine wrote after the job was finalized here (e.g. after an immediate cancel) were
     # never stored; skip past them so the resumed run's stream starts above them (no stale final event).
     file_seq = max((e.seq or 0 for e in read_events_file(run_dir / EVENTS_FILE)), default=0)

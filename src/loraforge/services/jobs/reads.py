@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,5 +148,45 @@ def metrics_from_events(session: Session, *, job_id: int, target: int) -> dict[s
     return {"total": len(train), "points": downsample(train, target), "eval": evals}
 
 
+# An absolute path in an event (a checkpoint's `path`, a log line naming a file): a "/" that starts a
+# word, then at least two segments. URLs (`https://h/p`), ratios (`it/s`) and fractions do not match.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"()\[\]{},;:]+/)+[^\s/'\"()\[\]{},;:]*")
+
+
+def _shown_path(path: str, run_marker: str) -> str:
+    """A path as users may see it: relative to the run directory, else only its last name.
+
+    Where the server keeps its data (data_dir, caches, the install) is not the caller's business;
+    inside the run directory (`<data_dir>/runs/<id>/`, invariant 5) the relative path is what the
+    files and checkpoint routes take.
+    """
+    at = path.find(run_marker)
+    if at >= 0:
+        return path[at + len(run_marker) :].lstrip("/") or "."
+    if path.rstrip("/").endswith(run_marker.rstrip("/")):
+        return "."
+    return path.rstrip("/").rsplit("/", 1)[-1] or "."
+
+
+def _relative(value: Any, run_marker: str) -> Any:
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(lambda m: _shown_path(m.group(), run_marker), value)
+    if isinstance(value, dict):
+        return {k: _relative(v, run_marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, run_marker) for v in value]
+    return value
+
+
+def public_event(job_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """An engine event's data (or a job's error) as users see it: every absolute path relative to the
+    job's run directory, or only its last name when it lies elsewhere. Stored events keep the real
+    paths (`files.artifacts` reads them); everything that leaves the API goes through here."""
+    shown: dict[str, Any] = _relative(data, f"/runs/{job_id}/")
+    return shown
+
+
 def event_json(event: JobEvent) -> dict[str, Any]:
-    return {"seq": event.seq, "type": event.type, "ts": event.ts, **json.loads(json.dumps(event.data))}
+    """A stored event as GET /api/jobs/{id}/events and the WebSocket replay show it."""
+    data = public_event(event.job_id, json.loads(json.dumps(event.data)))
+    return {"seq": event.seq, "type": event.type, "ts": event.ts, **data}

@@ -1,5 +1,7 @@
 """Jobs whose process is gone without a final event: failed with a diagnosis, so no job stays
 `running` without a process (after a crash, an OOM kill, or a server restart that finds the PID dead).
+A job the user asked to stop is cancelled instead: a stop that lands before the engine can checkpoint
+(it is still importing its libraries) kills it by the signal, which is what the user asked for.
 
 The diagnosis is the exit code's (`engine.failures.classify_exit`), refined by the engine's own
 error event when it wrote one, with the last log lines attached.
@@ -23,6 +25,9 @@ def fail_dead(
 ) -> None:
     """Fail a job whose process exited (or vanished: `returncode` None) without reporting a result."""
     last_lines = log_tail(settings, job, 20)
+    if job.status == JobStatus.stopping and error is None:
+        transition(session, job, JobStatus.cancelled, exit_code=returncode)
+        return
     if returncode is None:
         diagnosis: dict[str, Any] = {
             "code": "process_lost",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.datastore import paths
 from loraforge.db.models import Dataset, DatasetVersion, User
-from loraforge.engine.spec_loading import SpecError, load_spec
+from loraforge.engine.spec_loading import SpecError, load_spec, shape_problem
 from loraforge.errors import FieldIssue, InvalidInput, NotFound, ServiceError
 from loraforge.services.datasets import catalog as dataset_service
 from loraforge.services.models import resolution
@@ -59,16 +59,58 @@ def _check_model_ref(actor: User, key: str, value: Any) -> None:
     )
 
 
-def _as_id(value: Any, field: str) -> int:
+# Row ids are SQL BIGINTs: a larger number cannot name a row (and would overflow the driver).
+MAX_ROW_ID = 2**63 - 1
+
+
+def parse_id(value: Any) -> int | None:
+    """An id written as an integer, a string of ASCII digits or a one-item list of either; else None.
+
+    ASCII only: `str.isdigit` is also true for `³` or `٣`, which `int` then refuses or reads.
+    """
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
-    if isinstance(value, bool):
-        raise _invalid(field, "must be a dataset id (an integer)")
-    if isinstance(value, int):
+    if (
+        isinstance(value, str)
+        and len(value.strip()) <= 19
+        and value.strip().isascii()
+        and value.strip().isdigit()
+    ):
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise _invalid(field, "must be a LoRAForge dataset id (an integer)")
+    return None
+
+
+def _as_id(value: Any, field: str) -> int:
+    found = parse_id(value)
+    if found is None:
+        raise _invalid(field, "must be a LoRAForge dataset id (a positive integer)")
+    return found
+
+
+def spec_error(exc: SpecError) -> InvalidInput:
+    """The engine's problems with a spec as a 422 naming each key (at most MAX_PROBLEMS; the rest counted)."""
+    fields = [FieldIssue(field=f"spec.{p.key}", message=p.message) for p in exc.problems]
+    names = ", ".join(f"spec.{p.key}" for p in exc.problems)
+    more = f" (and {exc.omitted} more)" if exc.omitted else ""
+    return InvalidInput(f"invalid job spec: {names}{more}", code="invalid_spec", fields=fields)
+
+
+def check_shape(spec: Any) -> None:
+    """Refuse an oversized spec (keys, nesting, values) before anything costly reads it."""
+    problem = shape_problem(spec)
+    if problem is not None:
+        raise InvalidInput(
+            f"invalid job spec: {problem.message}",
+            code="invalid_spec",
+            fields=[
+                FieldIssue(
+                    field="spec" if problem.key == "<spec>" else f"spec.{problem.key}",
+                    message=problem.message,
+                )
+            ],
+        )
 
 
 # Spec keys the server resolves itself and never passes to the engine as written.
@@ -174,6 +216,7 @@ def check_model_refs(session: Session, *, actor: User, spec: dict[str, Any]) -> 
 
 def check_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> CheckedSpec:
     """Validate a user's spec with the engine's own schema; pin the dataset version. 422 names the field."""
+    check_shape(spec)
     for key in SERVER_PATH_KEYS:
         if spec.get(key) not in (None, "", [], "data"):
             raise _invalid(key, "set by the server (jobs read the pinned dataset version)")
@@ -202,9 +245,7 @@ def check_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> Checke
     try:
         load_spec(candidate)
     except SpecError as exc:
-        fields = [FieldIssue(field=f"spec.{p.key}", message=p.message) for p in exc.problems]
-        names = ", ".join(f"spec.{p.key}" for p in exc.problems)
-        raise InvalidInput(f"invalid job spec: {names}", code="invalid_spec", fields=fields) from None
+        raise spec_error(exc) from None
     stored = {**spec, "dataset": dataset.id, "dataset_version": version.id}
     if validation is not None:
         stored.update(validation_dataset=validation[0].id, validation_dataset_version=validation[1].id)

@@ -15,6 +15,7 @@ from loraforge.errors import Conflict
 from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import get_job, run_dir_of
+from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import transition
 from loraforge.services.platform import audit
 from loraforge.services.platform.audit import AuditAction
@@ -88,6 +89,7 @@ def start_job(session: Session, *, actor: User, job_id: int, ip: str | None) -> 
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
     if job.status != JobStatus.draft.value:  # failed/cancelled -> queued is resume's, not start's
         raise Conflict(f"a {job.status} job cannot be started; resume or clone it", code="invalid_transition")
+    ensure_inputs_readable(session, job, owner=actor)  # access may have ended since the draft was made
     transition(session, job, JobStatus.queued)
     audit.record(
         session, action=AuditAction.job_started, actor=actor, target_type="job", target_id=job.id, ip=ip

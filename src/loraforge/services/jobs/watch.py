@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from loraforge.db.base import utcnow
 from loraforge.db.models import ACTIVE, Job, JobEvent, JobStatus
 from loraforge.executors.base import Executor, ProcessRef, ProcessState
-from loraforge.services.jobs import merge, metric_store, recovery
+from loraforge.services.jobs import merge, metric_store, reads, recovery
 from loraforge.services.jobs.access import process_ref
 from loraforge.services.jobs.states import StaleJobState, transition
 from loraforge.services.jobs.tailing import EventTail
@@ -179,8 +179,8 @@ class JobWatcher:
         channel = job_channel(job.id)
         if not self.hub.has_subscribers(channel):
             return
-        for message in stored:
-            self.hub.publish(channel, message)
+        for message in stored:  # as the REST events and the replay show them (no server paths)
+            self.hub.publish(channel, reads.public_event(job.id, message))
         if status_changed:
             self.announce(job)
 

@@ -13,6 +13,7 @@ checkpoints and cancel accept any job the caller may read (other jobs map sensib
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -114,8 +115,16 @@ def create(
 def get(session: Session, *, actor: User, job_id: str) -> Job:
     """Any job the caller may read (`services.jobs.access` policy), by its /v1 id (the job id as a
     string)."""
-    numeric = int(job_id) if job_id.isdigit() and len(job_id) <= 18 else 0
-    return get_job(session, actor=actor, job_id=numeric)
+    return get_job(session, actor=actor, job_id=_numeric_id(job_id) or 0)
+
+
+# ASCII digits only: `str.isdigit` is also true for `³` or `٣`, which `int` refuses or misreads.
+_JOB_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _numeric_id(raw: str) -> int | None:
+    """The job id a /v1 id names, or None (an unknown id is "not found", never an exception)."""
+    return int(raw) if _JOB_ID.fullmatch(raw) else None
 
 
 @dataclass(frozen=True)
@@ -132,9 +141,10 @@ def list_jobs(
     in batches, as JSON filters differ between SQLite and PostgreSQL)."""
     conditions = [Job.owner_id == actor.id, Job.fine_tuning.is_not(None)]
     if after:
-        if not after.isdigit() or len(after) > 18:
+        cursor_id = _numeric_id(after)
+        if cursor_id is None:
             raise invalid("after", "must be a fine-tuning job id")
-        conditions.append(Job.id < int(after))
+        conditions.append(Job.id < cursor_id)
     found: list[Job] = []
     cursor: int | None = None
     batch = max(limit + 1, 50)

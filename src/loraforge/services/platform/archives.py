@@ -123,13 +123,18 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not dash:
         raise ValueError("malformed range")
     if not first:
-        if not last.isdigit() or int(last) == 0:
+        if not _digits(last) or int(last) == 0:
             raise ValueError("malformed range")
         return max(0, size - int(last)), size
-    if not first.isdigit() or (last and not last.isdigit()):
+    if not _digits(first) or (last and not _digits(last)):
         raise ValueError("malformed range")
     start = int(first)
     end = min(size, int(last) + 1) if last else size
     if start >= size or end <= start:
         raise ValueError("range not satisfiable")
     return start, end
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts "²" and "٣", which `int` then refuses or misreads."""
+    return text.isascii() and text.isdigit()

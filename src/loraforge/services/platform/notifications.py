@@ -16,17 +16,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from loraforge.db.base import utcnow
 from loraforge.db.models import Job, JobStatus, Notification, User
-from loraforge.errors import FieldIssue, InvalidInput
-from loraforge.services.platform import audit
+from loraforge.services.platform import audit, outbound
 from loraforge.services.platform.audit import AuditAction
 from loraforge.services.platform.event_hub import EventHub, user_channel
+from loraforge.settings import Settings
 
 # target status -> (kind, title template). Only these changes notify ("started" = entering running).
 _KINDS: dict[str, tuple[str, str]] = {
@@ -36,7 +35,6 @@ _KINDS: dict[str, tuple[str, str]] = {
     "cancelled": ("job.cancelled", "Job “{name}” was cancelled"),
 }
 KINDS = tuple(kind for kind, _ in _KINDS.values())
-MAX_WEBHOOK_URL_LENGTH = 2000
 _PENDING_KEY = "loraforge.notified_users"
 
 _hubs: set[EventHub] = set()
@@ -191,39 +189,41 @@ def mark_read(session: Session, *, actor: User, ids: list[int] | None, everythin
 # ---- settings (the webhook URL) ------------------------------------------------------------------
 
 
+_WEBHOOK_RULES: dict[str, Any] = {
+    "field": "webhook_url", "allow_query": True, "allow_fragment": True,
+    "credentials_hint": " (put a token in the path or query)",
+}  # fmt: skip
+
+
 def check_webhook_url(url: str | None) -> str | None:
-    """An http(s) URL with a host, or None to turn the webhook off; 422 naming `webhook_url`."""
+    """An http(s) URL with a host, or None to turn the webhook off; 422 naming `webhook_url`.
+
+    The form only: where it may point is `check_webhook_destination`'s question (and, for a test
+    POST, the delivery's own connect-time check).
+    """
     if url is None or not url.strip():
         return None
-    url = url.strip()
-
-    def bad(message: str) -> InvalidInput:
-        return InvalidInput(
-            f"invalid webhook URL: {message}", fields=[FieldIssue(field="webhook_url", message=message)]
-        )
-
-    if len(url) > MAX_WEBHOOK_URL_LENGTH:
-        raise bad(f"at most {MAX_WEBHOOK_URL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise bad("must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        raise bad("not a valid URL") from None
-    if parts.scheme not in ("http", "https"):
-        raise bad("must start with http:// or https://")
-    if not parts.hostname:
-        raise bad("must name a host")
-    if parts.username or parts.password:
-        raise bad("must not contain a user name or password (put a token in the path or query)")
-    del port
-    return url
+    return outbound.parse_url(url, **_WEBHOOK_RULES).url
 
 
-def set_webhook_url(session: Session, *, actor: User, url: str | None, ip: str | None) -> str | None:
-    """Store (or clear) the caller's webhook URL. Audited without the URL itself."""
-    checked = check_webhook_url(url)
+def check_webhook_destination(url: str | None, *, settings: Settings | None) -> str | None:
+    """`check_webhook_url`, and the destination allowed by the outbound policy (422 naming
+    `webhook_url`, code `destination_not_allowed`). Without settings nothing is allow-listed."""
+    if url is None or not url.strip():
+        return None
+    policy = outbound.policy_for(settings) if settings is not None else outbound.OutboundPolicy()
+    return outbound.check_url(policy, url, **_WEBHOOK_RULES)
+
+
+def set_webhook_url(
+    session: Session, *, actor: User, url: str | None, ip: str | None, settings: Settings | None = None
+) -> str | None:
+    """Store (or clear) the caller's webhook URL. Audited without the URL itself.
+
+    The destination must be one the outbound policy allows; without `settings` nothing is
+    allow-listed (only public destinations pass).
+    """
+    checked = check_webhook_destination(url, settings=settings)
     user = session.get(User, actor.id)
     assert user is not None
     user.webhook_url = checked

@@ -2,11 +2,14 @@
 
 A resource is reachable by its owner, and by staff roles the caller names for that action: e.g.
 jobs will pass `staff_may={Role.admin, Role.operator}` for cancel, API keys pass nothing (private).
-Someone who may not reach a resource gets NotFound by default, so IDs do not reveal what exists.
+Someone who may not reach a resource gets NotFound by default, so IDs do not reveal what exists:
+with the same code the service uses for an id that does not exist (`job_not_found`, …), because a
+different code for "not yours" would tell the caller that the id is taken.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from loraforge.db.models import Role, User
@@ -14,6 +17,12 @@ from loraforge.errors import Forbidden, NotFound
 
 STAFF = frozenset({Role.admin, Role.operator})
 ADMIN_ONLY = frozenset({Role.admin})
+
+
+def not_found_code(resource: str) -> str:
+    """The code of the 404 for `resource` ("API key" → `api_key_not_found`), absent or not visible.
+    A service whose absent-id code differs passes its own `code=` to `ensure_access`."""
+    return re.sub(r"[^a-z0-9]+", "_", resource.lower()).strip("_") + "_not_found"
 
 
 def can_access(actor: User, owner_id: int | None, *, staff_may: Collection[Role] = ()) -> bool:
@@ -32,13 +41,18 @@ def ensure_access(
     staff_may: Collection[Role] = (),
     resource: str = "resource",
     reveal: bool = False,
+    code: str | None = None,
 ) -> None:
-    """Raise unless `actor` may act on the resource; NotFound hides its existence, unless `reveal`."""
+    """Raise unless `actor` may act on the resource; NotFound hides its existence, unless `reveal`.
+
+    The NotFound is the one the service raises for an absent id: `code`, by default
+    `not_found_code(resource)`.
+    """
     if can_access(actor, owner_id, staff_may=staff_may):
         return
     if reveal:
         raise Forbidden(f"you may not access this {resource}")
-    raise NotFound(f"{resource} not found")
+    raise NotFound(f"{resource} not found", code=code or not_found_code(resource))
 
 
 def ensure_readable(
@@ -48,6 +62,7 @@ def ensure_readable(
     shared: bool,
     staff_may: Collection[Role] = (),
     resource: str = "resource",
+    code: str | None = None,
 ) -> None:
     """Read access for resources that can be shared (models, templates, prompts, providers).
 
@@ -56,7 +71,7 @@ def ensure_readable(
     """
     if not actor.disabled and (shared or owner_id is None):
         return
-    ensure_access(actor, owner_id, staff_may=staff_may, resource=resource)
+    ensure_access(actor, owner_id, staff_may=staff_may, resource=resource, code=code)
 
 
 def owner_scope(actor: User, *, staff_may: Collection[Role] = ()) -> int | None:

@@ -8,6 +8,12 @@ no redirects), and records the outcome: a 2xx → `delivered`; otherwise attempt
 `webhook_backoff_seconds × 2^(attempt-1)` (at most an hour) until `webhook_max_attempts`, then
 `failed`. The URL is read at delivery time (a changed URL applies to pending ones; a removed URL fails
 them) and is never logged: log lines name the notification and user ids only.
+
+Every connection obeys the outbound policy (`services.platform.outbound`), checked again at connect
+time: a URL saved before the policy, or whose name now resolves to an internal address, is refused
+("destination not allowed"). Any other failure reads "delivery failed", whatever happened (refused,
+reset, protocol error, timeout), so a webhook cannot tell the ports of a host apart; the reason goes
+to the server log only.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ from loraforge import __version__
 from loraforge.db.base import utcnow
 from loraforge.db.models import Notification, User
 from loraforge.db.session import Database
+from loraforge.errors import InvalidInput
+from loraforge.services.platform import outbound, outbound_transport
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.webhooks")
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+DELIVERY_FAILED = "delivery failed"
+NOT_ALLOWED = "destination not allowed"
 MAX_BACKOFF_SECONDS = 3600.0
 _BATCH = 50
 USER_AGENT = f"LoRAForge-Webhook/{__version__}"
@@ -61,18 +71,25 @@ class PostResult:
 
 def post(client: httpx.Client, url: str, body: dict[str, Any]) -> PostResult:
     try:
-        response = client.post(url, json=body, headers={"User-Agent": USER_AGENT})
-    except httpx.TimeoutException:
-        return PostResult(False, None, "timed out")
+        # The URL's syntax again: one saved before today's rules must not be used as it is.
+        outbound.parse_url(url, field="webhook_url", allow_query=True, allow_fragment=True)
+    except InvalidInput:
+        return PostResult(False, None, NOT_ALLOWED)
+    try:
+        with client.stream("POST", url, json=body, headers={"User-Agent": USER_AGENT}) as response:
+            status = response.status_code  # the body is never read: it could echo anything
+    except outbound.OutboundRefused:
+        return PostResult(False, None, NOT_ALLOWED)
     except httpx.HTTPError as exc:
-        return PostResult(False, None, type(exc).__name__)
-    if 200 <= response.status_code < 300:
-        return PostResult(True, response.status_code, None)
-    return PostResult(False, response.status_code, f"HTTP {response.status_code}")
+        logger.info("webhook POST failed: %s", type(exc).__name__)
+        return PostResult(False, None, DELIVERY_FAILED)
+    if 200 <= status < 300:
+        return PostResult(True, status, None)
+    return PostResult(False, status, f"HTTP {status}")
 
 
 def _client(settings: Settings) -> httpx.Client:
-    return httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    return outbound_transport.client(settings, timeout=settings.webhook_timeout_seconds)
 
 
 def _claim(

@@ -14,9 +14,14 @@ should pass only fields they validated (`api/openai/schemas.ChatCompletionReques
 in particular a caller's own `loraforge` key must never reach a worker (it names server folders).
 Both take an optional `timeout=` (seconds per upstream read; default: the settings' default).
 
-Errors: `inference.providers.UpstreamError` (502/504, or the upstream's 4xx passed through);
+Errors: `inference.upstream.UpstreamError` (502/504, or the upstream's 4xx passed through);
 `stream` raises before its first chunk when the upstream refuses, so callers can still answer with
 a proper status; a failure after that surfaces from the iterator.
+
+Providers (`providers.ProviderEndpoint`) are servers a user chose: they are reached only through the
+outbound policy's transport (every connection checked: 502 `destination_not_allowed` when refused),
+and their errors carry the status, never their body or the low-level reason (`echo=False`).
+Registry models run on our own workers, whose messages are shown as they are.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from loraforge.inference import upstream
 from loraforge.inference.think import Split, ThinkSplitter, split_text, template_opens_think
 from loraforge.inference.types import Endpoint
 from loraforge.services.models import resolution
+from loraforge.services.platform.outbound import OutboundPolicy, OutboundRefused
+from loraforge.services.platform.outbound_transport import AsyncGuardedTransport
 from loraforge.services.serving import providers as provider_service
 from loraforge.settings import Settings
 
@@ -100,6 +107,13 @@ def _label(endpoint: Endpoint) -> str:
 
 def _timeout(timeout: float | None) -> httpx.Timeout:
     return upstream.timeout(timeout or DEFAULT_TIMEOUT_SECONDS)
+
+
+def _client(policy: OutboundPolicy | None) -> httpx.AsyncClient:
+    """Our workers' shared client, or for a provider one whose every connection obeys `policy`."""
+    if policy is None:
+        return upstream.async_client()
+    return upstream.async_client(("outbound", policy), lambda: AsyncGuardedTransport(policy))
 
 
 # ---- reasoning hint ------------------------------------------------------------------------------
@@ -184,7 +198,9 @@ async def complete(
     endpoint: Endpoint, body: dict[str, Any], *, timeout: float | None = None
 ) -> dict[str, Any]:
     """One non-streamed chat completion, reasoning split off, usage filled, `model` = the caller's name."""
-    client = upstream.async_client()
+    policy = provider_service.policy_of(endpoint)
+    echo = policy is None
+    client = _client(policy)
     label = _label(endpoint)
     try:
         response = await client.post(
@@ -194,9 +210,11 @@ async def complete(
             timeout=_timeout(timeout),
         )
     except httpx.HTTPError as exc:
-        raise upstream.transport_error(label, exc) from None
+        raise upstream.transport_error(label, exc, echo=echo) from None
+    except OutboundRefused:
+        raise provider_service.destination_refused(label) from None
     if response.status_code != 200:
-        raise upstream.status_error(label, response.status_code, response.content)
+        raise upstream.status_error(label, response.status_code, response.content, echo=echo)
     try:
         result = response.json()
         choices = result["choices"]
@@ -326,7 +344,9 @@ async def stream(
 ) -> AsyncIterator[dict[str, Any]]:
     """Chunks as they arrive. Closing this iterator closes the upstream connection (the worker then
     stops generating); a refusal raises before the first chunk."""
-    client = upstream.async_client()
+    policy = provider_service.policy_of(endpoint)
+    echo = policy is None
+    client = _client(policy)
     label = _label(endpoint)
     request = client.build_request(
         "POST",
@@ -338,10 +358,13 @@ async def stream(
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:
-        raise upstream.transport_error(label, exc) from None
+        raise upstream.transport_error(label, exc, echo=echo) from None
+    except OutboundRefused:
+        raise provider_service.destination_refused(label) from None
     try:
         if response.status_code != 200:
-            raise upstream.status_error(label, response.status_code, await response.aread())
+            error_body = await response.aread() if echo else b""
+            raise upstream.status_error(label, response.status_code, error_body, echo=echo)
         reframer = _Reframer(endpoint, body)
         try:
             async for line in response.aiter_lines():
@@ -357,12 +380,14 @@ async def stream(
                 if not isinstance(parsed, dict):
                     continue
                 if parsed.get("error"):
+                    if not echo:
+                        raise upstream.UpstreamError(f"{label} reported an error during the answer")
                     raise upstream.UpstreamError(f"{label}: {upstream.upstream_message(data)}")
                 out = reframer.chunk(parsed)
                 if out is not None:
                     yield out
         except httpx.HTTPError as exc:
-            raise upstream.transport_error(label, exc) from None
+            raise upstream.transport_error(label, exc, echo=echo) from None
         for chunk in reframer.closing():
             yield chunk
     finally:

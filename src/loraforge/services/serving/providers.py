@@ -7,15 +7,18 @@ whether one is set and its last four characters.
 
 Access (`services.platform.ownership`): read = shared, or own (staff get no view of private providers: they
 hold someone's credentials); change = own, or admin for shared ones (others 403, strangers 404).
+
+The base URL obeys the outbound policy (`services.platform.outbound`): checked when saved (422 naming
+`base_url`), and every connection to it (refresh, chat) is checked again. Errors from a provider say the
+status, never its body: it is a server a user chose, reached from inside.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,14 +28,15 @@ from loraforge.db.models import Provider, Role, User
 from loraforge.errors import Conflict, FieldIssue, Forbidden, InvalidInput, NotFound, Unavailable
 from loraforge.inference import upstream
 from loraforge.inference.types import Endpoint
-from loraforge.services.platform import audit, ownership, secret_box
+from loraforge.services.platform import audit, outbound, ownership, secret_box
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.outbound_transport import GuardedTransport
 from loraforge.services.platform.owned_items import Library
 from loraforge.settings import Settings
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
-MAX_URL_LENGTH = 2000
+MAX_URL_LENGTH = outbound.MAX_URL_LENGTH
 
 
 @dataclass(frozen=True)
@@ -58,25 +62,23 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_base_url(base_url: str) -> str:
-    """An http(s) URL without credentials, query or fragment; stored without a trailing slash."""
-    url = base_url.strip()
-    if len(url) > MAX_URL_LENGTH:
-        raise _invalid("base_url", f"at most {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        raise _invalid("base_url", "not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _invalid("base_url", "must be an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        # Credentials in the URL would be stored and shown in plain text: they belong in api_key.
-        raise _invalid("base_url", "must not contain credentials; use api_key")
-    if parts.query or parts.fragment:
-        raise _invalid("base_url", "must not contain a query or fragment")
-    del port
-    return url.rstrip("/")
+# Credentials in the URL would be stored and shown in plain text: they belong in api_key.
+_URL_RULES: dict[str, Any] = {
+    "field": "base_url", "allow_query": False, "allow_fragment": False, "credentials_hint": "; use api_key",
+}  # fmt: skip
+
+
+def check_base_url(settings: Settings, base_url: str) -> str:
+    """An http(s) URL without credentials, query or fragment, to a destination the outbound policy
+    allows; stored without a trailing slash."""
+    return outbound.check_url(outbound.policy_for(settings), base_url, **_URL_RULES).rstrip("/")
+
+
+@dataclass(frozen=True)
+class ProviderEndpoint(Endpoint):
+    """An endpoint on a user-chosen server: the gateway connects to it only through `policy`."""
+
+    policy: outbound.OutboundPolicy = field(default_factory=outbound.OutboundPolicy)
 
 
 def _is_shared(provider: Provider) -> bool:
@@ -169,7 +171,7 @@ def create_provider(
     ip: str | None,
 ) -> Provider:
     name = check_name(name)
-    url = check_base_url(base_url)
+    url = check_base_url(settings, base_url)
     if shared:
         _ensure_may_share(actor)
     _ensure_name_free(session, name=name)
@@ -207,7 +209,7 @@ def update_provider(
         _ensure_name_free(session, name=name, exclude=provider.id)
         provider.name = name
     if "base_url" in changes:
-        url = check_base_url(str(changes["base_url"]))
+        url = check_base_url(settings, str(changes["base_url"]))
         if url != provider.base_url:
             provider.base_url = url
             # Another server: the old model list says nothing about it.
@@ -234,6 +236,14 @@ def delete_provider(session: Session, *, actor: User, provider_id: int, ip: str 
     PROVIDERS.delete(session, actor=actor, item_id=provider_id, ip=ip)
 
 
+def _recheck_syntax(base_url: str) -> None:
+    """A URL saved before today's rules (say with a trailing `#`) is refused at use, like a new one."""
+    try:
+        outbound.parse_url(base_url, **_URL_RULES)
+    except InvalidInput as exc:
+        raise outbound.OutboundRefused(exc.message, fields=exc.fields) from None
+
+
 def _api_key(settings: Settings, provider: Provider) -> str | None:
     return secret_box.decrypt(settings, provider.api_key_encrypted) if provider.api_key_encrypted else None
 
@@ -243,17 +253,28 @@ def refresh_models(
 ) -> Provider:
     """Ask the provider for its models (`GET <base_url>/models`) and store their ids.
 
-    Failures are 502 `provider_unreachable` with the reason; the stored list is left as it was.
+    Failures are 502 `provider_unreachable` with the status class (never the provider's body); a base
+    URL the outbound policy refuses now (saved before, or its name resolves elsewhere) is 422
+    `destination_not_allowed` naming `base_url`. The stored list is left as it was.
     """
     provider = get_provider(session, actor=actor, provider_id=provider_id, write=True)
     api_key = _api_key(settings, provider)
     base_url, label = provider.base_url, f"provider {provider.name!r}"
     # Do not hold a database transaction open across a network call of up to 15 s.
     session.commit()
+    policy = outbound.policy_for(settings)
+    _recheck_syntax(base_url)
     try:
-        models = upstream.list_models(base_url, api_key, label=label)
+        models = upstream.list_models(
+            base_url, api_key, label=label, transport=GuardedTransport(policy), echo=False
+        )
     except upstream.UpstreamError as exc:
         raise upstream.UpstreamError(exc.message, http_status=502, code="provider_unreachable") from None
+    except outbound.OutboundRefused as exc:
+        message = exc.fields[0].message if exc.fields else exc.message
+        raise outbound.OutboundRefused(
+            f"base_url: {message}", fields=[FieldIssue(field="base_url", message=message)]
+        ) from None
     provider.models = models
     provider.models_refreshed_at = datetime.now(UTC)
     audit.record(
@@ -298,12 +319,34 @@ def resolve_model(session: Session, *, settings: Settings, actor: User, name: st
     # one answers only what it listed, like /v1/models shows.
     if provider.models_refreshed_at is not None and model not in (provider.models or []):
         raise not_found
-    return Endpoint(
+    label = f"provider {provider.name!r}"
+    try:
+        _recheck_syntax(provider.base_url)
+    except outbound.OutboundRefused:
+        raise destination_refused(label) from None
+    return ProviderEndpoint(
         base_url=provider.base_url,
         model=model,
         api_key=_api_key(settings, provider),
-        label=f"provider {provider.name!r}",
+        label=label,
         provider_id=provider.id,
+        policy=outbound.policy_for(settings),
+    )
+
+
+def policy_of(endpoint: Endpoint) -> outbound.OutboundPolicy | None:
+    """The outbound policy an endpoint's connections must obey; None for our own workers."""
+    if isinstance(endpoint, ProviderEndpoint):
+        return endpoint.policy
+    if endpoint.provider_id is not None:  # a provider endpoint built without its policy: allow nothing
+        return outbound.OutboundPolicy()
+    return None
+
+
+def destination_refused(label: str) -> upstream.UpstreamError:
+    """What a chat through a provider whose base URL the policy refuses (now) answers: 502."""
+    return upstream.UpstreamError(
+        f"{label} has a base URL that is not an allowed destination", code="destination_not_allowed"
     )
 
 

@@ -12,7 +12,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from loraforge.api.schemas.common import at_most
+
 MAX_STOP_SEQUENCES = 4
+# Far above any context window's worth of turns, far below what makes validation itself the cost
+# (60,000 messages took seconds before the model was even looked up).
+MAX_MESSAGES = 2048
+MAX_CONTENT_PARTS = 256
+MAX_TOOL_CALLS = 128
 
 # Passed through as given when present: common OpenAI options and vLLM's sampling extras.
 _PASS_THROUGH = (
@@ -47,7 +54,9 @@ class ChatMessage(BaseModel):
         default=None, description="A string, or a list of `{type: text, text}` parts (no images)."
     )
     name: Annotated[str, StringConstraints(max_length=256)] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: Annotated[list[dict[str, Any]], at_most(MAX_TOOL_CALLS, "tool calls")] | None = Field(
+        default=None, max_length=MAX_TOOL_CALLS
+    )
     tool_call_id: Annotated[str, StringConstraints(max_length=256)] | None = None
 
     @field_validator("content", mode="before")
@@ -58,6 +67,8 @@ class ChatMessage(BaseModel):
             return value
         if not isinstance(value, list):
             raise ValueError("content must be a string or a list of text parts")
+        if len(value) > MAX_CONTENT_PARTS:
+            raise ValueError(f"at most {MAX_CONTENT_PARTS} content parts, not {len(value)}")
         for index, part in enumerate(value):
             if not isinstance(part, dict) or part.get("type") != "text":
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
@@ -103,7 +114,9 @@ class ChatCompletionRequest(BaseModel):
         description="A `/v1/models` id: `demo-tiny`, a registered model (`name` or `name@vN`), or "
         "`<provider>/<model>`."
     )
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: Annotated[list[ChatMessage], at_most(MAX_MESSAGES, "messages")] = Field(
+        min_length=1, max_length=MAX_MESSAGES
+    )
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loraforge.api.openai.schemas.common import ListPage
+from loraforge.api.schemas.common import SpecObject
 
 Auto = Literal["auto"]
+MetadataKey = Annotated[str, StringConstraints(max_length=64)]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 
 
 # ---- fine-tuning jobs: request ----------------------------------------------------------------------
@@ -58,13 +61,14 @@ class FineTuningJobCreate(BaseModel):
     validation_file: str | None = Field(default=None, max_length=64)
     suffix: str | None = Field(default=None, max_length=64)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    metadata: dict[str, str] | None = None
+    # OpenAI's own limits on metadata: 16 pairs, keys of 64 and values of 512 characters.
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=16)
     hyperparameters: Hyperparameters | None = Field(default=None, description="Legacy; prefer method.")
     method: Method | None = None
     integrations: list[dict[str, Any]] | None = Field(
-        default=None, description="Not supported: must be empty."
+        default=None, max_length=16, description="Not supported: must be empty."
     )
-    loraforge_spec: dict[str, Any] | None = Field(
+    loraforge_spec: SpecObject | None = Field(
         default=None,
         description="LoRAForge job spec keys merged over the derived spec (e.g. max_steps, cutoff_len).",
     )
