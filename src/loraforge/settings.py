@@ -2,42 +2,25 @@
 
 Fail fast: a bad value stops the process at start-up with a readable message instead of surfacing
 later as a confusing runtime error. The rules a production start enforces are in `settings_safety`;
-the README table that `loraforge settings-doc` prints is rendered by `settings_doc`.
+the README table that `loraforge settings-doc` prints is rendered by `settings_doc`; paths under the
+data directory and generated secret files are `settings_files`.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal, overload
+from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loraforge.settings_files import UnderDataDir, load_or_create_secret_file
 from loraforge.settings_safety import production_problems
 
 
 class InsecureSettingsError(RuntimeError):
     """Production mode found a weak or default secret; the message lists each problem."""
-
-
-class _UnderDataDir:
-    """A path below the settings' `data_dir`, computed on each access (a class attribute of Settings)."""
-
-    def __init__(self, *parts: str, doc: str | None = None) -> None:
-        self.parts = parts
-        self.__doc__ = doc
-
-    @overload
-    def __get__(self, settings: None, owner: type[Any] | None = None) -> _UnderDataDir: ...
-    @overload
-    def __get__(self, settings: Settings, owner: type[Any] | None = None) -> Path: ...
-    def __get__(self, settings: Settings | None, owner: type[Any] | None = None) -> _UnderDataDir | Path:
-        if settings is None:
-            return self
-        return settings.data_dir.joinpath(*self.parts)
 
 
 class Settings(BaseSettings):
@@ -355,16 +338,16 @@ class Settings(BaseSettings):
         return [Path(p).expanduser().resolve() for p in parts if p]
 
     # What LoRAForge keeps below data_dir; each is computed on access, so it follows data_dir.
-    runs_dir: ClassVar[_UnderDataDir] = _UnderDataDir("runs")
-    models_dir: ClassVar[_UnderDataDir] = _UnderDataDir("models")
-    files_dir: ClassVar[_UnderDataDir] = _UnderDataDir(
+    runs_dir: ClassVar[UnderDataDir] = UnderDataDir("runs")
+    models_dir: ClassVar[UnderDataDir] = UnderDataDir("models")
+    files_dir: ClassVar[UnderDataDir] = UnderDataDir(
         "files", doc="Files uploaded through /v1/files: `<files_dir>/<file id>`."
     )
-    inference_dir: ClassVar[_UnderDataDir] = _UnderDataDir(
+    inference_dir: ClassVar[UnderDataDir] = UnderDataDir(
         "inference", doc="Inference worker logs and state: `<inference_dir>/worker-<port>.log`."
     )
-    secrets_dir: ClassVar[_UnderDataDir] = _UnderDataDir("secrets")
-    jwt_secret_file: ClassVar[_UnderDataDir] = _UnderDataDir("secrets", "jwt_secret")
+    secrets_dir: ClassVar[UnderDataDir] = UnderDataDir("secrets")
+    jwt_secret_file: ClassVar[UnderDataDir] = UnderDataDir("secrets", "jwt_secret")
 
     @property
     def resolved_web_dist_dir(self) -> Path:
@@ -388,26 +371,6 @@ class Settings(BaseSettings):
         problems = production_problems(self)
         if problems:
             raise InsecureSettingsError("refusing to start in production mode:\n- " + "\n- ".join(problems))
-
-
-def load_or_create_secret_file(path: Path) -> str:
-    """Read a secret from `path`, creating it (random, mode 0600) on first use.
-
-    O_EXCL makes concurrent first starts agree on one secret: the loser reads the winner's file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text(encoding="utf-8").strip()
-        if not value:
-            raise RuntimeError(f"secret file {path} is empty; delete it to generate a new one") from None
-        return value
-    value = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
-    return value
 
 
 @lru_cache(maxsize=1)

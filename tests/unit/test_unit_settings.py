@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from loraforge.settings import InsecureSettingsError, Settings, load_or_create_secret_file
+from loraforge.settings import InsecureSettingsError, Settings
 from loraforge.settings_doc import settings_markdown_table
+from loraforge.settings_files import load_or_create_secret_file
 
 
 def test_defaults_and_env(monkeypatch, tmp_path: Path):

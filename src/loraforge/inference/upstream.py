@@ -101,37 +101,23 @@ def upstream_message(body: bytes | str) -> str:
 
 
 def status_error(label: str, status: int, body: bytes | str, *, echo: bool = True) -> UpstreamError:
-    """The error for an upstream's non-2xx answer (with `echo=False`: the status, not the body)."""
-    if not echo:
-        return _status_only_error(label, status)
-    message = upstream_message(body)
+    """The error for an upstream's non-2xx answer (with `echo=False`: the status, never the body, which
+    may be an internal service's page)."""
+    detail = f": {upstream_message(body)}" if echo else ""
     if status in _PASS_THROUGH:
         code = (
             "model_not_found" if status == 404 else "rate_limited" if status == 429 else "upstream_rejected"
         )
-        return UpstreamError(f"{label}: {message}", http_status=status, code=code)
+        text = f"{label}{detail}" if echo else f"{label} rejected the request ({status})"
+        return UpstreamError(text, http_status=status, code=code)
     if status in (401, 403):
         return UpstreamError(
-            f"{label} refused the configured credentials ({status}): {message}",
+            f"{label} refused the configured credentials ({status}){detail}",
             http_status=502,
             code="upstream_auth_failed",
         )
-    return UpstreamError(f"{label} failed ({status}): {message}", http_status=502, code="upstream_error")
-
-
-def _status_only_error(label: str, status: int) -> UpstreamError:
-    if status in _PASS_THROUGH:
-        code = (
-            "model_not_found" if status == 404 else "rate_limited" if status == 429 else "upstream_rejected"
-        )
-        return UpstreamError(f"{label} rejected the request ({status})", http_status=status, code=code)
-    if status in (401, 403):
-        return UpstreamError(
-            f"{label} refused the configured credentials ({status})",
-            http_status=502,
-            code="upstream_auth_failed",
-        )
-    return UpstreamError(f"{label} answered {status}", http_status=502, code="upstream_error")
+    text = f"{label} failed ({status}){detail}" if echo else f"{label} answered {status}"
+    return UpstreamError(text, http_status=502, code="upstream_error")
 
 
 def transport_error(label: str, exc: httpx.HTTPError, *, echo: bool = True) -> UpstreamError:

@@ -14,7 +14,8 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken
 
 from loraforge.errors import Unavailable
-from loraforge.settings import Settings, load_or_create_secret_file
+from loraforge.settings import Settings
+from loraforge.settings_files import load_or_create_secret_file
 
 
 @lru_cache(maxsize=8)
