@@ -1,5 +1,5 @@
 /**
- * The chat API (issue 6) as the chat page and the playground use it: conversations with their
+ * The chat API as the chat page and the playground use it: conversations with their
  * message tree, the streamed answers (SSE), export/import, the system prompt library, playground
  * runs, and the model list of the OpenAI-compatible `/v1/models`.
  *

@@ -1,5 +1,5 @@
 /**
- * The datasets API (issue 4) as the views use it: typed calls through the generated client, plus
+ * The datasets API as the views use it: typed calls through the generated client, plus
  * the upload transport (XHR, for progress) that the upload task drives.
  */
 import { normalizeRanges, type ByteRange } from '@/lib/upload/ranges'

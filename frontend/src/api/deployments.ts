@@ -1,5 +1,5 @@
 /**
- * The deployments API (issue 6): model versions served by an inference backend (the builtin
+ * The deployments API: model versions served by an inference backend (the builtin
  * worker or vLLM). Shapes typed by hand after `api/schemas_deployments.py` (see api/models.ts).
  */
 import { requestJson } from './http'

@@ -1,5 +1,5 @@
 /**
- * The jobs API (issue 5) as the views use it: friendly types and thin calls through the typed
+ * The jobs API as the views use it: friendly types and thin calls through the typed
  * client for jobs, the queue, the spec schema and the memory estimate, and what the job page reads
  * of a run: metrics, events, logs (tail and pages), checkpoints, artifacts, pinning and downloads.
  * The live stream's frames are typed here too: the WebSocket protocol is not in the OpenAPI document.

@@ -1,5 +1,5 @@
 /**
- * The model registry API (issue 6): registered models, their versions with lineage, downloads and
+ * The model registry API: registered models, their versions with lineage, downloads and
  * merges, plus `GET /v1/models` (what the gateway can serve).
  *
  * The backend for these routes was written in parallel with this module, so the shapes are typed

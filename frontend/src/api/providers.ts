@@ -1,5 +1,5 @@
 /**
- * The providers API (issue 6): external OpenAI-compatible endpoints whose models the gateway serves
+ * The providers API: external OpenAI-compatible endpoints whose models the gateway serves
  * as `<provider>/<model>`. The API key is write-only: the server answers `has_api_key` and its last
  * four characters. Shapes typed by hand after `api/schemas_providers.py` (see api/models.ts).
  */

@@ -1,5 +1,5 @@
 /**
- * Job templates (own and shared specs saved for reuse) and the shipped presets (issue 5), plus the
+ * Job templates (own and shared specs saved for reuse) and the shipped presets, plus the
  * YAML import that turns a spec file into a template-shaped spec.
  */
 import { api, unwrap } from './client'

@@ -1,4 +1,4 @@
-// English messages of the chat and playground pages (issue 6).
+// English messages of the chat and playground pages.
 // chat.zh-CN.ts must have exactly the same keys (its type enforces it).
 const chat = {
   title: 'Chat',

@@ -1,4 +1,4 @@
-// English messages of the models registry, deployments and providers pages (issue 6).
+// English messages of the models registry, deployments and providers pages.
 // models.zh-CN.ts must have exactly the same keys (its type enforces it).
 const models = {
   title: 'Models',
