@@ -180,10 +180,10 @@ def test_the_lists_name_real_operations_and_the_snapshot_is_what_is_served(fuzz_
     assert sorted(fuzz_target.served_ids) == sorted(OPERATION_IDS), "run `make gen-api`"
 
 
-@pytest.mark.parametrize("operation_id", OPERATION_IDS)
+# The operations in NOT_FUZZED are left out of the parameters (each with its reason there), not
+# skipped: a skip would read as a test that could not run.
+@pytest.mark.parametrize("operation_id", [op for op in OPERATION_IDS if op not in NOT_FUZZED])
 def test_operation_survives_fuzzing(fuzz_target: FuzzTarget, operation_id: str) -> None:
-    if operation_id in NOT_FUZZED:
-        pytest.skip(f"not fuzzed: {NOT_FUZZED[operation_id]}")
     fuzz_target.ensure_signed_in()
     run = OperationRun(
         operation=fuzz_target.schema.find_operation_by_id(operation_id),

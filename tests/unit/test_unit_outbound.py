@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -184,5 +185,7 @@ def test_the_async_transport_checks_too(target: Target) -> None:
         async with httpx.AsyncClient(transport=AsyncGuardedTransport(allowed)) as client:
             assert (await client.get(f"http://127.1:{target.port}/ok")).status_code == 200
 
-    asyncio.run(run())
+    # Its own thread and loop: Playwright's sync API may hold a running loop on the main thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
     assert target.requests == [("/ok", f"127.1:{target.port}")]
