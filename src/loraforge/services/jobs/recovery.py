@@ -24,10 +24,10 @@ def fail_dead(
     session: Session, settings: Settings, job: Job, returncode: int | None, error: dict[str, Any] | None
 ) -> None:
     """Fail a job whose process exited (or vanished: `returncode` None) without reporting a result."""
-    last_lines = log_tail(settings, job, 20)
     if job.status == JobStatus.stopping and error is None:
         transition(session, job, JobStatus.cancelled, exit_code=returncode)
         return
+    last_lines = log_tail(settings, job, 20)
     if returncode is None:
         diagnosis: dict[str, Any] = {
             "code": "process_lost",
