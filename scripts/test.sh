@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command to set up and run the whole test suite: `make lint` (style, types and the layering of
-# both the Python package and the frontend), frontend unit tests, then pytest (API, engine, browser
-# end-to-end) on SQLite, then the database-backed API tests again on a real PostgreSQL server.
+# both the Python package and the frontend), frontend unit tests, then pytest in two lanes at once:
+# the API tests on SQLite, beside the engine, inference, unit and browser end-to-end tests on SQLite
+# followed by the database-backed API tests again on a real PostgreSQL server.
 #
 # The PostgreSQL phase runs every test under tests/api that asks for a database (the
 # `database_url` / `empty_database_url` fixtures), with two exceptions, both printed as
@@ -40,13 +41,13 @@ run_pytest() {
   return "$rc"
 }
 
-step "pytest on SQLite (everything)"
-unset LORAFORGE_TEST_DATABASE_URL
-run_pytest -q -p no:cacheprovider tests
-
-step "pytest on PostgreSQL (the API tests that use the database, engine-heavy ones aside)"
+# Two lanes at once: the machine spends much of a test waiting (servers starting, engine
+# subprocesses, a browser), so the API tests on SQLite run beside the other SQLite tests followed by
+# the PostgreSQL phase. Each lane has its own pytest temp dir; every server a test starts picks a
+# free port, and the PostgreSQL phase works in schemas of its own, so the lanes share nothing.
+LANES="$(mktemp -d)"
 PIDFILE="$(mktemp)"
-cleanup_pg() {
+cleanup() {
   if [ -s "$PIDFILE" ]; then
     local pid; pid="$(cat "$PIDFILE")"
     kill -TERM "$pid" 2>/dev/null || true
@@ -54,10 +55,33 @@ cleanup_pg() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$PIDFILE"
+  rm -rf "$LANES"
 }
-trap cleanup_pg EXIT
-PG_URL="$(PG_PIDFILE_OUT="$PIDFILE" bash scripts/ensure_postgres.sh | tail -1)"
-echo "using $PG_URL"
-LORAFORGE_TEST_DATABASE_URL="$PG_URL" run_pytest -q -p no:cacheprovider --database-tests-only \
-  -m "not engine_heavy" tests/api
+trap cleanup EXIT
+
+lane_other() {
+  unset LORAFORGE_TEST_DATABASE_URL
+  echo "--- pytest on SQLite: engine, inference, unit, browser end-to-end"
+  run_pytest -q -p no:cacheprovider --basetemp="$LANES/other" tests/unit tests/engine tests/inference tests/e2e
+  echo "--- pytest on PostgreSQL (the API tests that use the database, engine-heavy ones aside)"
+  local pg_url
+  pg_url="$(PG_PIDFILE_OUT="$PIDFILE" bash scripts/ensure_postgres.sh | tail -1)"
+  echo "using $pg_url"
+  LORAFORGE_TEST_DATABASE_URL="$pg_url" run_pytest -q -p no:cacheprovider --basetemp="$LANES/pg" \
+    --database-tests-only -m "not engine_heavy" tests/api
+}
+
+step "pytest, two lanes: [api on SQLite] beside [engine, inference, unit, e2e on SQLite, then api on PostgreSQL]"
+lane_other >"$LANES/other.log" 2>&1 &
+OTHER=$!
+API_RC=0
+(unset LORAFORGE_TEST_DATABASE_URL; run_pytest -q -p no:cacheprovider --basetemp="$LANES/api" tests/api) || API_RC=$?
+OTHER_RC=0
+wait "$OTHER" || OTHER_RC=$?
+step "the other lane's output"
+cat "$LANES/other.log"
+if [ "$API_RC" -ne 0 ] || [ "$OTHER_RC" -ne 0 ]; then
+  echo "FAILED: api lane rc=$API_RC, other lane rc=$OTHER_RC" >&2
+  exit 1
+fi
 step "all green"

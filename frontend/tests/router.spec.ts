@@ -14,6 +14,8 @@ function makeRouter(): Router {
 
 /** The start-up refresh answers with a session for `role`, or 401 when `role` is null. */
 function serverWithSession(role: Role | null): void {
+  // A session leaves the server's readable hint cookie; a visitor who never signed in has none.
+  document.cookie = role === null ? 'loraforge_signed_in=; Max-Age=0; Path=/' : 'loraforge_signed_in=1; Path=/'
   vi.stubGlobal(
     'fetch',
     vi.fn(async () =>

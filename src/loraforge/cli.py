@@ -23,9 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from loraforge import cli_server
     from loraforge.engine import cli as engine_cli
+    from loraforge.engine.eval import cli as eval_cli
 
     cli_server.register(sub)
     engine_cli.register(sub)
+    eval_cli.register(sub)
     return parser
 
 

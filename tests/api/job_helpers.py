@@ -9,9 +9,23 @@ from typing import Any
 from api_helpers import Account
 from fastapi.testclient import TestClient
 
+from loraforge.db.models import Job, User
+from loraforge.db.session import Database
 from loraforge.executors.base import ProcessRef, ProcessState
 
-FINAL = {"succeeded", "failed", "cancelled"}
+FINAL = {"succeeded", "failed", "cancelled", "stopped"}
+
+
+def insert_job(database: Database, status: str = "draft") -> int:
+    """A job row (and its owner) written straight to the database, for state and migration tests."""
+    with database.session() as session:
+        user = User(username="u", email="u@example.com", password_hash="x", role="researcher")
+        session.add(user)
+        session.flush()
+        job = Job(owner_id=user.id, name="j", status=status, spec={}, executor="local")
+        session.add(job)
+        session.commit()
+        return job.id
 
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B"  # never downloaded: RecordingExecutor runs nothing

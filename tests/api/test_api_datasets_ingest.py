@@ -284,8 +284,9 @@ def test_forge_demo_sample_in_one_click(api, alice):
 
 
 def test_server_path_import_only_inside_allowed_roots(api, alice, settings, tmp_path):
+    staff = api.admin()
     assert_error(
-        api.client.post("/api/datasets/import/path", json={"path": str(LLAMAFACTORY)}, headers=alice.headers),
+        api.client.post("/api/datasets/import/path", json={"path": str(LLAMAFACTORY)}, headers=staff.headers),
         403,
         "import_disabled",
     )
@@ -296,20 +297,24 @@ def test_server_path_import_only_inside_allowed_roots(api, alice, settings, tmp_
     outside.write_bytes(jsonl(ALPACA_ROWS[:1]))
     (root / "link.jsonl").symlink_to(outside)
     settings.dataset_import_roots = f"{root},{LLAMAFACTORY}"
+    # Inside the roots too, reading the server's disk is for operators and admins only.
+    by_researcher = {"path": str(root / "one.jsonl")}
+    refused = api.client.post("/api/datasets/import/path", json=by_researcher, headers=alice.headers)
+    assert_error(refused, 403, "forbidden")
 
     ok = api.client.post(
-        "/api/datasets/import/path", json={"path": str(root / "one.jsonl")}, headers=alice.headers
+        "/api/datasets/import/path", json={"path": str(root / "one.jsonl")}, headers=staff.headers
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["items"][0]["rows"] == 3
     for bad in (str(outside), str(root / "link.jsonl"), str(root / ".." / "secret.jsonl"), "/etc/passwd"):
-        response = api.client.post("/api/datasets/import/path", json={"path": bad}, headers=alice.headers)
+        response = api.client.post("/api/datasets/import/path", json={"path": bad}, headers=staff.headers)
         assert_error(response, 404, "path_not_found")
 
     folder = api.client.post(
         "/api/datasets/import/path",
         json={"path": str(LLAMAFACTORY), "names": ["identity", "kto_en_demo", "alpaca_en"]},
-        headers=alice.headers,
+        headers=staff.headers,
     )
     assert folder.status_code == 200, folder.text
     body = folder.json()

@@ -9,6 +9,8 @@ import pytest
 from api_helpers import assert_error
 from dataset_helpers import ALPACA_ROWS, create, dataset_files, jsonl
 
+from loraforge.services.datasets import preprocessing
+
 
 @pytest.fixture
 def alice(api):
@@ -149,11 +151,56 @@ def test_dry_run_shows_before_and_after_and_creates_nothing(api, alice, settings
     assert first["before"]["prompt"][0]["content"] == "<i>x</i> mail a@b.co"
     assert first["after"]["prompt"][0]["content"] == "x mail [EMAIL]"
     assert result["samples"][1]["after"] is None and result["samples"][1]["removed"] == "duplicate_exact"
-    assert result["report"] == {"original_rows": 4, "processed_rows": 2, "removed": {"duplicate_exact": 2}}
+    # The counts are for all 8 rows, not for the 4 shown.
+    assert result["report"] == {"original_rows": 8, "processed_rows": 6, "removed": {"duplicate_exact": 2}}
     versions = api.client.get(f"/api/datasets/{dataset['id']}/versions", headers=alice.headers).json()
     assert len(versions) == 1
     assert sorted(dataset_files(settings.data_dir)) == files_before
     assert api.audit(api.admin(), action="dataset.preprocessed") == []
+
+
+def test_dry_run_counts_are_the_real_run_counts(api, alice, monkeypatch):
+    # Duplicates far from what they repeat (rows 51, 52 and 55), too short and too long rows: 10 rows
+    # are shown, but the counts must be those of the real run over all 60.
+    rows = [_row(f"question {i}", f"answer {i}") for i in range(1, 51)]
+    rows += [rows[2], rows[40], _row("q", "a"), _row("q" * 300), _row("Question  7!", "ANSWER 7")]
+    rows += [_row(f"late question {i}", "fine") for i in range(5)]
+    dataset = _make(api, alice, rows)
+    options = {"dedupe": True, "min_length": 5, "max_length": 200, "split": {"val_ratio": 0.1, "seed": 3}}
+    dry = _process(api, alice, dataset, options, dry_run=True, dry_run_rows=10)
+    assert len(dry["samples"]) == 10
+    real = _process(api, alice, dataset, options)
+    removed = {"duplicate_exact": 2, "duplicate_normalized": 1, "too_short": 1, "too_long": 1}
+    assert (
+        dry["report"]
+        == real["report"]
+        == {
+            "original_rows": 60,
+            "processed_rows": 55,
+            "removed": removed,
+            "splits": {"train": 49, "validation": 6},
+        }
+    )
+    assert dry["estimate"] == {
+        "rows_in": 60,
+        "rows_out": 55,
+        "removed": removed,
+        "sample_rows": 60,
+        "extrapolated": False,
+    }
+    assert real["estimate"] is None
+
+    # Past the scan limit the dry run says it extrapolated from the first rows, and from which.
+    monkeypatch.setattr(preprocessing, "DRY_RUN_SCAN_ROWS", 30)
+    v1 = api.client.get(f"/api/datasets/{dataset['id']}/versions", headers=alice.headers).json()[-1]
+    # "question N\nanswer N" is 19 characters up to N = 9: 21 of the first 30 rows are too long.
+    scaled = _process(
+        api, alice, dataset, {"max_length": 19}, dry_run=True, dry_run_rows=5, version_id=v1["id"]
+    )
+    assert scaled["estimate"] == {
+        "rows_in": 60, "rows_out": 18, "removed": {"too_long": 42}, "sample_rows": 30, "extrapolated": True,
+    }  # fmt: skip
+    assert scaled["report"] == {"original_rows": 60, "processed_rows": 18, "removed": {"too_long": 42}}
 
 
 def test_preprocess_removing_everything_creates_nothing(api, alice):

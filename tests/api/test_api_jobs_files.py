@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,10 @@ def test_checkpoints_artifacts_and_logs_of_a_finished_run(api: Api, settings: Se
     assert [c["name"] for c in listing] == ["checkpoint-2", "checkpoint-4"]
     assert [c["step"] for c in listing] == [2, 4]
     on_disk = archives.folder_size(run_dir / "checkpoints" / "checkpoint-2")
-    assert listing[0]["size_bytes"] == on_disk > 0 and listing[0]["created_at"] > 0
+    assert listing[0]["size_bytes"] == on_disk > 0
+    # When it was saved: an ISO 8601 time with its offset, minutes ago (not seconds read as milliseconds).
+    saved = datetime.fromisoformat(listing[0]["created_at"])
+    assert saved.utcoffset() is not None and abs((datetime.now(UTC) - saved).total_seconds()) < 600
     assert "loss" in listing[0]["metrics"] or listing[0]["metrics"] == {}
 
     archive = api.client.get(f"{base}/checkpoints/checkpoint-2/archive", headers=alice.headers)

@@ -129,7 +129,7 @@ def test_ray_job_succeeds_with_events_metrics_and_mirrored_log(
     assert log_file.read_text(encoding="utf-8") == ray_log
 
 
-def test_ray_job_stopped_through_rest_ends_cancelled(
+def test_ray_job_stopped_through_rest_ends_stopped(
     api: Api, settings: Settings, demo_model: Path, head: RayHead
 ):
     alice = api.account("alice")
@@ -140,7 +140,7 @@ def test_ray_job_stopped_through_rest_ends_cancelled(
     response = api.client.post(f"/api/jobs/{job['id']}/stop", headers=alice.headers)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "stopping"
-    stopped = wait_for(api.client, alice, job["id"], {"cancelled"}, timeout=120)
+    stopped = wait_for(api.client, alice, job["id"], {"stopped"}, timeout=120)
     assert stopped["finished_at"]
     events = api.client.get(f"/api/jobs/{job['id']}/events", headers=alice.headers).json()["items"]
     assert events[-1]["type"] == "status" and events[-1]["status"] == "cancelled"

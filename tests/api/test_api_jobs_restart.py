@@ -184,7 +184,7 @@ def test_server_killed_mid_run_job_is_reattached_and_finishes_without_missing_ev
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
         job = _job(first.base, alice, job_id)
-        assert job["status"] not in {"failed", "cancelled", "succeeded"}, job
+        assert job["status"] not in {"failed", "cancelled", "stopped", "succeeded"}, job
         if job["status"] == "running" and any(
             e["type"] == "metric" for e in _events(first.base, alice, job_id)
         ):
@@ -203,7 +203,7 @@ def test_server_killed_mid_run_job_is_reattached_and_finishes_without_missing_ev
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
         job = _job(second.base, alice, job_id)
-        if job["status"] in {"succeeded", "failed", "cancelled"}:
+        if job["status"] in {"succeeded", "failed", "cancelled", "stopped"}:
             break
         time.sleep(0.2)
     logs = httpx.get(f"{second.base}/api/jobs/{job_id}/logs", headers=alice, timeout=30).json()

@@ -1,5 +1,5 @@
-"""Resume a stopped job from its checkpoint (the curve continues on the same job), and "new job with the
-suggested fix" from a failed one. Real engine subprocesses on the tiny demo model."""
+"""Resume a stopped job (stop ends `stopped`) from its checkpoint (the curve continues on the same job),
+and "new job with the suggested fix" from a failed one. Real engine subprocesses on the tiny demo model."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def test_stop_then_resume_continues_the_curve_on_the_same_job(api: Api, demo_mod
     while not _checkpoints(api, alice, job_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert api.client.post(f"/api/jobs/{job_id}/stop", headers=alice.headers).status_code == 200
-    stopped = wait_for(api.client, alice, job_id, {"cancelled"})
+    # A graceful stop ends `stopped` (resumable), not `cancelled`, and names where and what resumes it.
+    stopped = wait_for(api.client, alice, job_id, {"stopped"})
     assert stopped["progress"] is not None and stopped["progress"] < 1.0
 
     listing = _checkpoints(api, alice, job_id)
@@ -63,6 +64,12 @@ def test_stop_then_resume_continues_the_curve_on_the_same_job(api: Api, demo_mod
     assert [c["step"] for c in listing] == sorted(c["step"] for c in listing)
     assert latest["name"] == f"checkpoint-{latest['step']}" and latest["size_bytes"] > 0
     seq_at_stop = stopped["last_event_seq"]
+    # The engine checkpoints at the step it stops at: the record and the notification say so.
+    assert stopped["error"]["code"] == "stopped"
+    assert stopped["error"]["details"] == {"step": latest["step"], "checkpoint": latest["name"]}
+    notes = api.client.get("/api/notifications", headers=alice.headers).json()["items"]
+    assert (notes[0]["kind"], notes[0]["data"]["checkpoint"]) == ("job.stopped", latest["name"])
+    assert notes[0]["body"] == f"Stopped at step {latest['step']}; resume it from {latest['name']}."
 
     # Owner only: staff 403, strangers 404; names are checked against the listing.
     assert_error(api.client.post(f"/api/jobs/{job_id}/resume", headers=operator.headers), 403, "not_owner")

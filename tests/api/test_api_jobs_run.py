@@ -121,8 +121,8 @@ def test_stop_a_running_job_gracefully(api: Api, settings: Settings, demo_model:
     response = api.client.post(f"/api/jobs/{job['id']}/stop", headers=alice.headers)  # type: ignore[attr-defined]
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "stopping"
-    stopped = wait_for(api.client, alice, job["id"], {"cancelled"}, timeout=60)  # type: ignore[arg-type]
-    assert stopped["finished_at"]
+    stopped = wait_for(api.client, alice, job["id"], {"stopped"}, timeout=60)  # type: ignore[arg-type]
+    assert stopped["finished_at"] and stopped["error"]["code"] == "stopped"
     events = api.client.get(f"/api/jobs/{job['id']}/events", headers=alice.headers).json()["items"]  # type: ignore[attr-defined]
     assert events[-1]["type"] == "status" and events[-1]["status"] == "cancelled"
     assert _gone(_pid(settings, job["id"]))

@@ -6,6 +6,7 @@ jobs run the tiny demo model in an engine subprocess.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,10 @@ def test_idle_stream_sends_heartbeats_and_ignores_client_pings(api: Api, client:
         ws.send_json({"type": "ping"})
         ws.send_text("not json at all")
         heartbeat = ws.receive_json()
-        assert heartbeat["type"] == "heartbeat" and isinstance(heartbeat["ts"], float)
+        assert (
+            heartbeat["type"] == "heartbeat"
+            and datetime.fromisoformat(heartbeat["ts"]).utcoffset() is not None
+        )
         assert ws.receive_json()["type"] == "heartbeat"  # still alive after the client's noise
 
 
@@ -172,7 +176,9 @@ def _store_events(app: Any, job_id: int, seqs: range) -> list[dict[str, Any]]:
         for seq in seqs:
             data = {"step": seq, "loss": 1.0 / seq}
             session.add(JobEvent(job_id=job_id, seq=seq, type="metric", ts=1000.0 + seq, data=data))
-            stored.append({"seq": seq, "type": "metric", "ts": 1000.0 + seq, **data})
+            # Stored as Unix seconds, sent like every API time: ISO 8601 with the UTC offset.
+            shown = datetime.fromtimestamp(1000.0 + seq, UTC).isoformat().replace("+00:00", "Z")
+            stored.append({"seq": seq, "type": "metric", "ts": shown, **data})
         job.last_event_seq = seqs[-1]
         session.commit()
     return stored
@@ -224,6 +230,9 @@ def test_stream_from_queued_to_succeeded_then_reconnect_after_mid_seq(
     steps = [e["step"] for e in events if e["type"] == "metric"]
     assert steps == list(range(1, 13))
     assert all(0 < e["progress"] <= 1 for e in events if e["type"] == "metric")
+    # Per-step progress (at most one a second) reaches the socket too; the run's last step always does.
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress and progress[-1]["step"] == 12 and progress[-1]["eta_s"] == 0
     statuses = [e["status"] for e in events if e["type"] == "status"]
     assert "training" in statuses and statuses[-1] == "succeeded"
     resources = [e for e in events if e["type"] == "resource"]
@@ -261,9 +270,10 @@ def test_owner_stop_through_rest_shows_up_on_the_stream(api: Api, client: TestCl
         messages = _until(ws, _is_final_job)
     statuses = [m["job"]["status"] for m in messages if m["type"] == "job"]
     # "stopping" (the request's change) lasts only until the next step boundary on the tiny model,
-    # which can be shorter than one row poll; the final "cancelled" always arrives.
-    assert statuses[-1] == "cancelled" and set(statuses) <= {"running", "stopping", "cancelled"}
+    # which can be shorter than one row poll; the final "stopped" always arrives.
+    assert statuses[-1] == "stopped" and set(statuses) <= {"running", "stopping", "stopped"}
     seqs = [m["seq"] for m in messages if "seq" in m]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # the engine's own word for the end of a stop stays `cancelled`; the job is `stopped`
     assert [m.get("status") for m in messages if m["type"] == "status"][-1] == "cancelled"
-    wait_for(client, alice, job["id"], {"cancelled"})
+    wait_for(client, alice, job["id"], {"stopped"})

@@ -29,6 +29,7 @@ from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.states import transition
 from loraforge.services.models import fetch as model_fetch
 from loraforge.services.models import resolution, results
+from loraforge.services.platform.owner_names import NAME_MAX_LENGTH
 from loraforge.settings import Settings
 
 
@@ -112,6 +113,18 @@ def test_a_succeeded_job_is_registered_with_lineage(
     assert version["name"] == f"{model['name']}@v1" and version["is_current"] is True
     assert version["base"] == {"model_id": None, "version_id": None, "name": "demo-tiny", "ref": "demo-tiny"}
     assert version["source_job"] == {"id": job["id"], "name": "tiny", "status": "succeeded"}
+    assert model["description"] == ""  # the UI tells the lineage in the reader's language
+    # … and the job points back at the version it produced, in every view of it.
+    produced = {
+        "model_id": model["id"],
+        "model_name": model["name"],
+        "version_id": version["id"],
+        "version_number": 1,
+    }
+    assert client.get(f"/api/jobs/{job['id']}", headers=alice.headers).json()["produced_model"] == produced
+    admin = api.admin()
+    listed = client.get("/api/jobs", headers=admin.headers).json()["items"]
+    assert [(j["id"], j["owner"], j["produced_model"]) for j in listed] == [(job["id"], "alice", produced)]
     dataset = job["dataset"]
     assert version["dataset"] == {
         "id": dataset["id"],
@@ -183,7 +196,8 @@ def test_suffix_names_and_demo_model_resolution(
         )
         assert served.base == str(demo_model) and served.adapter is None and served.model_id is None
     assert results.fine_tuned_name("x" * 300, "s", 7).endswith(":s:7")
-    assert len(results.fine_tuned_name("x" * 300, "s", 7)) == 200
+    # As long as a name may be (so renaming a model to its own name is never refused).
+    assert len(results.fine_tuned_name("x" * 300, "s", 7)) == NAME_MAX_LENGTH
 
 
 def test_versions_tags_notes_and_download(

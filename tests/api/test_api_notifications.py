@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from job_helpers import create_job, sample_dataset, tiny_spec, wait_for
 
-from loraforge.db.models import Job, JobStatus, Notification
+from loraforge.db.models import Job, JobEvent, JobStatus, Notification
+from loraforge.services.jobs import lifecycle
 from loraforge.services.jobs.states import transition
 from loraforge.settings import Settings
 
@@ -91,19 +92,42 @@ def test_status_changes_create_notifications_for_the_owner(
     assert failed["data"]["error_code"] == "oom" and failed["read_at"] is None
     assert body["unread"] == 2
 
-    # resume → started again; cancel → cancelled; a second job succeeds
+    # resume → started again; cancel → cancelled; resume, a graceful stop → stopped; a second job succeeds
     _move(app, job["id"], JobStatus.queued, JobStatus.starting, JobStatus.running, JobStatus.cancelled)
+    _move(app, job["id"], JobStatus.queued, JobStatus.starting, JobStatus.running, JobStatus.stopping)
+    settings: Settings = app.state.settings
+    checkpoint = settings.runs_dir / str(job["id"]) / "checkpoints" / "checkpoint-3"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    with app.state.db.session() as session:
+        session.add(JobEvent(job_id=job["id"], seq=1, type="metric", ts=1.0, data={"step": 3}))
+        row = session.get(Job, job["id"])
+        assert row is not None
+        lifecycle.finish_stop(session, settings, row)  # what the watcher does when the engine has stopped
+        session.commit()
     other = create_job(client, alice, job["spec"], name="second")
     _move(app, other["id"], JobStatus.queued, JobStatus.starting, JobStatus.running, JobStatus.succeeded)
-    kinds = [n["kind"] for n in _notifications(client, alice, page_size=100)["items"]]
-    assert kinds == [
+    items = _notifications(client, alice, page_size=100)["items"]
+    assert [n["kind"] for n in items] == [
         "job.succeeded",
+        "job.started",
+        "job.stopped",
         "job.started",
         "job.cancelled",
         "job.started",
         "job.failed",
         "job.started",
     ]
+    stopped, cancelled = items[2], items[4]
+    # A stop has its own words: where it stopped and what resumes it; a cancel says nothing of resuming.
+    assert (
+        stopped["title"] == "Job “my job” was stopped" and cancelled["title"] == "Job “my job” was cancelled"
+    )
+    assert stopped["body"] == "Stopped at step 3; resume it from checkpoint-3."
+    assert "resume" not in cancelled["body"] and "checkpoint" not in cancelled["data"]
+    assert stopped["data"] == {
+        "status": "stopped", "previous": "stopping", "error_code": "stopped", "checkpoint": "checkpoint-3",
+    }  # fmt: skip
     # without a webhook URL nothing waits for delivery
     with app.state.db.session() as session:
         assert {n.webhook_status for n in session.query(Notification)} == {None}

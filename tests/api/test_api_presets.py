@@ -23,6 +23,7 @@ FAMILIES = {
     "DeepSeek-R1-Distill-Qwen": ("deepseek-ai/DeepSeek-R1-Distill-Qwen-", "deepseek3"),
     "Llama 3.2": ("meta-llama/Llama-3.2-", "llama3"),
     "Llama 3.1": ("meta-llama/Llama-3.1-", "llama3"),
+    "Demo": ("demo-tiny", "auto"),  # the built-in demo model, with its tokenizer's own template
 }
 
 
@@ -53,6 +54,11 @@ def test_every_preset_loads_with_the_engine_and_matches_its_labels(preset: Any) 
     else:
         assert spec.finetuning_type == "full" and spec.quantization_bit is None
     assert not spec.trust_remote_code  # researchers may use every preset
+    if preset.hardware.device == "cpu":
+        assert spec.devices == "cpu" and spec.precision == "fp32"
+        assert preset.hardware.min_gpu_memory_gb is None
+    else:
+        assert preset.hardware.min_gpu_memory_gb is not None and spec.precision == "bf16"
 
 
 def test_presets_endpoint_lists_them_with_estimates(api: Api, client: TestClient) -> None:

@@ -180,8 +180,9 @@ def context(browser: Browser, server: str) -> Iterator[BrowserContext]:
 def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
     page = context.new_page()
     # Uncaught exceptions in the app fail the test even when the UI happens to look right.
-    # (Console messages are not collected: the browser logs expected 401s, e.g. the start-up
-    # refresh of a logged-out visitor.)
+    # (Console messages are not collected here: a test that provokes a refusal on purpose, a taken
+    # name or a request after logout, makes the browser log it. tests/e2e/test_responsive.py checks
+    # that the main pages log nothing in normal use, signed out included.)
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     yield page

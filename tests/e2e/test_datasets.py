@@ -103,8 +103,6 @@ def test_dataset_journey(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_test_id("dataset-invalid")).to_have_text("1")
     turns = page.get_by_test_id("dataset-preview").get_by_test_id("chat-turn")
     expect(turns.filter(has_text="Low-rank adaptation").first).to_be_visible()
-    # Training is not wired yet: the action is present but disabled (no dead link).
-    expect(page.get_by_test_id("dataset-use-for-training")).to_be_disabled()
 
     # Statistics: ECharts draws on a canvas.
     _open_tab(page, "stats")
@@ -122,9 +120,12 @@ def test_dataset_journey(page: Page, tmp_path: Path) -> None:
     page.get_by_test_id("pp-dry-run").click()
     expect(page.get_by_test_id("pp-dry-result")).to_be_visible()
     expect(page.get_by_test_id("pp-before").first).to_be_visible()
+    # The dry run counts every row, as the real run will: the duplicate goes, 4 valid rows → 3.
+    expect(page.get_by_test_id("pp-dry-rows")).to_contain_text("4 rows → 3 rows")
+    expect(page.get_by_test_id("pp-estimate")).to_have_attribute("data-extrapolated", "false")
     expect(page.get_by_test_id("dataset-version")).to_have_text("v1")
     page.get_by_test_id("pp-apply").click()
-    expect(page.get_by_test_id("pp-report")).to_be_visible()
+    expect(page.get_by_test_id("pp-report")).to_contain_text("4 rows → 3 rows")
     expect(page.get_by_test_id("dataset-version")).to_have_text("v2")
 
     # Versions: v2 is current; rolling back to v1 adds v3.
@@ -142,6 +143,12 @@ def test_dataset_journey(page: Page, tmp_path: Path) -> None:
     page.get_by_test_id("version-select-2").click()
     page.get_by_test_id("versions-compare").click()
     expect(page.get_by_test_id("compare-removed")).to_contain_text("1")
+    page.keyboard.press("Escape")
+
+    # "Use for training" opens the job form with this dataset and its current version.
+    dataset_id = re.search(r"/datasets/(\d+)", page.url).group(1)
+    page.get_by_test_id("dataset-use-for-training").click()
+    expect(page).to_have_url(re.compile(rf"/jobs/new\?dataset={dataset_id}&version=\d+$"))
 
 
 def test_chunked_upload_resumes(page: Page, tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 Log in, import the sample dataset, fill the new-job form (the tiny demo model, which the server builds
 on first use), start it and land on the live job page; watch the loss chart grow over the WebSocket,
-stop it (the engine checkpoints and the job ends cancelled), resume it from that checkpoint (running
-again, the chart's step goes on past where it stopped), then cancel it. A screenshot of each stage
-goes to test-results/.
+stop it (the engine checkpoints and the job ends stopped, naming that checkpoint), resume it from that
+checkpoint (running again, the chart's step goes on past where it stopped), then cancel it. A screenshot
+of each stage goes to test-results/.
 """
 
 from __future__ import annotations
@@ -136,10 +136,14 @@ def test_job_live_page_stop_resume_cancel(page: Page) -> None:
     _wait_until(lambda: _int_attr(page.get_by_test_id("log-viewer"), "data-lines") > 0, "log lines")
     _shot(page, "2-running")
 
-    # Stop: graceful, so the engine saves a checkpoint, and the job ends cancelled.
+    # Stop: graceful, so the engine saves a checkpoint, and the job ends stopped (resumable), saying
+    # which checkpoint Resume continues from.
     _wait_until(lambda: _int_attr(chart, "data-last-step") > int(SAVE_STEPS), "a first checkpoint's step")
     page.get_by_test_id("job-stop").click()
-    expect(status).to_have_attribute("data-status", "cancelled", timeout=TRAINING_TIMEOUT_MS)
+    expect(status).to_have_attribute("data-status", "stopped", timeout=TRAINING_TIMEOUT_MS)
+    expect(status).to_have_text("Stopped")
+    notice = page.get_by_test_id("job-stopped-notice")
+    expect(notice).to_contain_text(re.compile(r"continues from checkpoint-\d+"))
     stopped_at = _int_attr(chart, "data-last-step")
     assert stopped_at > 0
     page.locator("#tab-checkpoints").click()
@@ -191,7 +195,8 @@ def test_job_live_page_stop_resume_cancel(page: Page) -> None:
     page.get_by_test_id("locale-switch").click()
     page.get_by_test_id("locale-option-zh-CN").click()
     page.set_viewport_size({"width": 420, "height": 900})
-    page.get_by_test_id("sidebar-toggle").click()
+    # At this width the sidebar is a drawer, shut until the header's menu button opens it.
+    expect(page.get_by_test_id("sidebar")).to_be_hidden()
     expect(page.get_by_test_id("job-status")).to_have_text("已取消")
     expect(chart.locator("canvas").first).to_be_visible()
     _shot(page, "7-dark-narrow-zh")

@@ -95,23 +95,51 @@ def _train_tiny_job(request: APIRequestContext, headers: dict[str, str]) -> tupl
     return job_id, dataset_id
 
 
+def _assert_headers_on_one_line(page: Page) -> None:
+    """No column header of the models table wraps or is cut (el-table breaks cells anywhere)."""
+    headers = page.get_by_test_id("models-table").locator("thead th .cell")
+    expect(headers.first).to_be_visible()
+    sizes = headers.evaluate_all(
+        "cells => cells.map(c => [c.textContent.trim(), c.scrollWidth - c.clientWidth,"
+        " c.getBoundingClientRect().height, parseFloat(getComputedStyle(c).lineHeight)])"
+    )
+    width = page.get_by_test_id("models-table").evaluate("t => t.clientWidth")
+    for text, overflow, height, line in sizes:
+        assert overflow <= 0 and height <= line * 1.5, f"{text!r} is cut or wraps: {sizes}, table {width}px"
+
+
 def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
     _, headers = _register_and_login(page)
     job_id, dataset_id = _train_tiny_job(page.request, headers)
     model_name = f"ft:demo-tiny:lf:{job_id}"
 
-    # Models: the built-in demo model on top, the fine-tuned one in the table.
+    # The job page links to the model version it produced.
+    page.goto(f"/jobs/{job_id}")
+    produced = page.get_by_test_id("job-produced-model-link")
+    expect(produced).to_contain_text(model_name)
+    model_href = produced.get_attribute("href") or ""
+    assert re.fullmatch(r"/models/\d+", model_href), model_href
+
+    # Models: the built-in demo model on top, the fine-tuned one in the table, saying which job made
+    # it; at 1440 px every column header fits on one line.
+    page.set_viewport_size({"width": 1440, "height": 900})
     page.goto("/models")
     expect(page.get_by_test_id("model-row-demo-tiny")).to_be_visible()
     row = page.locator(f'[data-testid^="model-row-"][data-name="{model_name}"]')
     expect(row).to_be_visible()
+    expect(row).to_have_attribute("href", model_href)
     expect(page.get_by_test_id("models-table")).to_contain_text("LORA r")
+    from_job = page.get_by_test_id(f"model-job-{model_href.rsplit('/', 1)[-1]}")
+    expect(from_job).to_have_text(f"from job #{job_id} e2e model run")
+    expect(from_job).to_have_attribute("href", f"/jobs/{job_id}")
+    _assert_headers_on_one_line(page)
     _shot(page, "1-list")
 
     # Its page: versions and the lineage, with links to the job and to the dataset.
     row.click()
     expect(page).to_have_url(re.compile(r"/models/\d+$"))
     expect(page.get_by_test_id("model-name")).to_have_text(model_name)
+    expect(page.get_by_test_id("model-source-job")).to_have_attribute("href", f"/jobs/{job_id}")
     expect(page.get_by_test_id("version-row-1")).to_be_visible()
     lineage = page.get_by_test_id("lineage-panel")
     expect(lineage.get_by_test_id("lineage-base")).to_contain_text("demo-tiny")
@@ -177,4 +205,6 @@ def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
     page.get_by_test_id("locale-option-zh-CN").click()
     expect(page.get_by_test_id("models-page")).to_contain_text("登记基座模型")
     expect(row).to_be_visible()
+    expect(page.get_by_test_id("models-table")).to_contain_text(f"来自任务 #{job_id}")
+    _assert_headers_on_one_line(page)
     _shot(page, "7-dark-zh")

@@ -52,19 +52,26 @@ def test_user_journey(page: Page, admin_credentials: tuple[str, str]) -> None:
     page.get_by_test_id("register-submit").click()
     expect(page.get_by_text("this username or email cannot be used").first).to_be_visible()
     page.get_by_test_id("register-username").fill(username)
+    # The server's password rules are shown on the field: a common password is refused with its reason.
+    page.get_by_test_id("register-password").fill("password123")
+    page.get_by_test_id("register-confirm").fill("password123")
+    page.get_by_test_id("register-submit").click()
+    expect(page.get_by_text("This password is too easy to guess")).to_be_visible()
+    page.get_by_test_id("register-password").fill(USER_PASSWORD)
+    page.get_by_test_id("register-confirm").fill(USER_PASSWORD)
     page.get_by_test_id("register-submit").click()
 
-    # Back on the login page with the username filled in.
-    expect(page.get_by_test_id("login-notice")).to_be_visible()
-    expect(page.get_by_test_id("login-username")).to_have_value(username)
-    page.get_by_test_id("login-password").fill(USER_PASSWORD)
-    page.get_by_test_id("login-remember").click()
-    page.get_by_test_id("login-submit").click()
-
-    # Dashboard: placeholders for what is coming, and no admin section for a researcher.
+    # Registered means signed in: straight to the dashboard, which leads a new user to a first run, has
+    # real panels (the queue, this machine) and no admin section for a researcher.
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_test_id("dashboard-welcome")).to_contain_text(username)
-    expect(page.get_by_test_id("dashboard-panel-jobs")).to_be_visible()
+    expect(page.get_by_test_id("dashboard-first-run").get_by_test_id("train-demo")).to_be_visible()
+    expect(page.get_by_test_id("dashboard-new-job")).to_be_visible()
+    expect(page.get_by_test_id("dashboard-upload-dataset")).to_be_visible()
+    expect(page.get_by_test_id("dashboard-queue-position")).to_have_text("None of your jobs is waiting.")
+    expect(page.get_by_test_id("dashboard-host-cpu")).to_contain_text("cores")
+    expect(page.get_by_test_id("dashboard-host-no-gpu")).to_be_visible()
+    expect(page.get_by_text("Coming soon")).to_have_count(0)
     expect(page.get_by_test_id("nav-profile")).to_be_visible()
     expect(page.get_by_test_id("nav-admin-users")).to_have_count(0)
 

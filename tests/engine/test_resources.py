@@ -18,7 +18,7 @@ import pynvml
 import pytest
 
 from loraforge.engine.events import EVENTS_FILE, EventWriter, ResourceEvent, parse_line, read_events_file
-from loraforge.engine.resources import ResourceSampler, _Nvml, visible_gpu_indices
+from loraforge.engine.resources import ResourceSampler, RunSummary, _Nvml, visible_gpu_indices
 
 
 def _resource_events(run_dir: Path) -> list[ResourceEvent]:
@@ -64,6 +64,8 @@ def test_sampler_emits_cpu_and_memory_of_the_process_tree(tmp_path: Path, no_nvm
     for event in events:
         assert event.cpu_pct is not None and event.cpu_pct >= 0
         assert event.rss_mb is not None and event.rss_mb > 64  # this process + the child's 64 MiB
+        assert event.peak_rss_mb is not None and event.peak_rss_mb >= event.rss_mb
+        assert event.cpu_avg_pct is not None and event.cpu_avg_pct >= 0
         assert event.gpus == []
     assert max(e.cpu_pct or 0 for e in events) > 0
     seqs = [e.seq for e in events]
@@ -88,15 +90,32 @@ def test_sampler_stops_and_interval_zero_disables(tmp_path: Path, no_nvml: None)
     writer.close()
 
 
-def test_no_resource_event_after_the_final_status(tmp_path: Path, no_nvml: None):
+def test_no_resource_or_progress_event_after_the_final_status(tmp_path: Path, no_nvml: None):
     writer = EventWriter(tmp_path, stream=io.StringIO())
     writer.emit("resource", cpu_pct=1.0, rss_mb=2.0, gpus=[])
+    writer.emit("progress", step=3, total_steps=3, progress=1.0)
     writer.status("succeeded")
     assert writer.emit("resource", cpu_pct=1.0, rss_mb=2.0, gpus=[]) is None
+    assert writer.emit("progress", step=3, total_steps=3) is None
     writer.log("a log line still goes out")
     writer.close()
     kinds = [e.type for e in read_events_file(tmp_path / EVENTS_FILE)]
-    assert kinds == ["resource", "status", "log"]
+    assert kinds == ["resource", "progress", "status", "log"]
+
+
+def test_run_summary_peak_is_never_below_the_current_sample():
+    summary = RunSummary()
+    gpu = lambda used, util: {"index": 0, "mem_used_mb": used, "util_pct": util}  # noqa: E731
+    first = summary.add(cpu_pct=100.0, rss_mb=900.0, gpus=[gpu(1000.0, 90.0)], own_peak_mb=500.0)
+    assert first == {"peak_rss_mb": 900.0, "cpu_avg_pct": 100.0}
+    # Memory falls: the peak keeps the earlier sample, and stays at least the current one.
+    gpus = [gpu(400.0, 10.0)]
+    second = summary.add(cpu_pct=50.0, rss_mb=300.0, gpus=gpus, own_peak_mb=500.0)
+    assert second == {"peak_rss_mb": 900.0, "cpu_avg_pct": 75.0}
+    assert gpus[0]["mem_peak_mb"] == 1000.0 and gpus[0]["util_avg_pct"] == 50.0
+    # A spike between two samples that only the kernel saw (ru_maxrss) still raises the peak.
+    third = summary.add(cpu_pct=0.0, rss_mb=950.0, gpus=[], own_peak_mb=1200.0)
+    assert third["peak_rss_mb"] == 1200.0 and third["peak_rss_mb"] >= 950.0
 
 
 def test_without_nvml_there_is_no_gpu_list_and_no_error(no_nvml: None):
@@ -151,6 +170,8 @@ def test_gpu_samples_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch
         "mem_used_mb": 2048.0,
         "mem_total_mb": 81920.0,
         "temp_c": None,
+        "mem_peak_mb": 2048.0,
+        "util_avg_pct": 20.0,
     }
     assert second["temp_c"] == 63.0 and second["util_pct"] == 40.0
     assert shutdowns == [1]

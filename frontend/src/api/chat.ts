@@ -95,6 +95,15 @@ export interface PromptTemplate {
   editable: boolean
 }
 
+/** all = yours and the shared ones. */
+export type PromptScope = 'all' | 'mine' | 'shared'
+
+export interface PromptInput {
+  name: string
+  content: string
+  shared: boolean
+}
+
 export interface PromptPage {
   items: PromptTemplate[]
   total: number
@@ -289,11 +298,20 @@ export const chatApi = {
     return streamDecoded(url, body, decodeChatEvent, onEvent, signal)
   },
 
-  async listPrompts(): Promise<PromptPage> {
-    return requestJson('GET', `${BASE}/prompts`, { query: { page_size: 100 } })
+  async listPrompts(query: { scope?: PromptScope; q?: string } = {}): Promise<PromptPage> {
+    return requestJson('GET', `${BASE}/prompts`, { query: { page_size: 100, ...query } })
   },
   async renderPrompt(id: number, variables: Record<string, string>): Promise<{ content: string }> {
     return requestJson('POST', `${BASE}/prompts/${id}/render`, { body: { variables } })
+  },
+  async createPrompt(body: PromptInput): Promise<PromptTemplate> {
+    return requestJson('POST', `${BASE}/prompts`, { body })
+  },
+  async updatePrompt(id: number, body: Partial<PromptInput>): Promise<PromptTemplate> {
+    return requestJson('PATCH', `${BASE}/prompts/${id}`, { body })
+  },
+  async deletePrompt(id: number): Promise<void> {
+    await requestJson('DELETE', `${BASE}/prompts/${id}`)
   },
 
   runPlayground(

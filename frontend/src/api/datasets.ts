@@ -6,7 +6,7 @@ import { normalizeRanges, type ByteRange } from '@/lib/upload/ranges'
 import type { UploadMeta, UploadTransport } from '@/lib/upload/task'
 
 import { api, unwrap } from './client'
-import { downloadFile, withQuery } from './http'
+import { downloadFile, fetchOk, withQuery } from './http'
 import type { components } from './schema'
 import { sendWithProgress } from './xhr'
 
@@ -23,6 +23,10 @@ export type PreprocessResult = Schemas['PreprocessResult']
 export type PreprocessSample = Schemas['PreprocessSample']
 export type CompareResult = Schemas['CompareResult']
 export type UploadSession = Schemas['UploadPublic']
+export type DatasetMapping = Schemas['DatasetMapping']
+export type ImportResult = Schemas['ImportResult']
+export type HubImport = Schemas['HubImport']
+export type PathImport = Schemas['PathImport']
 
 export const DATASET_FORMATS: readonly DatasetFormat[] = ['alpaca', 'sharegpt', 'messages', 'preference', 'kto', 'text']
 
@@ -101,6 +105,41 @@ export const datasetsApi = {
   async download(id: number, fallbackName: string, opts: { version?: number; normalized?: boolean } = {}) {
     const query = { version: opts.version, normalized: opts.normalized ? 'true' : undefined }
     await downloadFile(withQuery(`/api/datasets/${id}/download`, query), fallbackName)
+  },
+  /** A version's original file; with `headBytes`, only its first bytes (a range request). */
+  async original(id: number, versionId: number, headBytes?: number): Promise<Blob> {
+    const init = headBytes ? { headers: { Range: `bytes=0-${headBytes - 1}` } } : {}
+    return (await fetchOk(withQuery(`/api/datasets/${id}/download`, { version: versionId }), init)).blob()
+  },
+  /** A new version from a file, read with an optional format and column mapping (multipart). */
+  async createVersion(
+    id: number,
+    file: Blob,
+    filename: string,
+    opts: { format?: DatasetFormat; mapping?: DatasetMapping; message?: string } = {},
+  ): Promise<DatasetCreated> {
+    const form = new FormData()
+    form.append('file', file, filename)
+    if (opts.format) form.append('format', opts.format)
+    if (opts.mapping) form.append('mapping', JSON.stringify(opts.mapping))
+    if (opts.message) form.append('message', opts.message)
+    const response = await fetchOk(`/api/datasets/${id}/versions`, { method: 'POST', body: form })
+    return (await response.json()) as DatasetCreated
+  },
+  /** The entries of a dataset_info.json, with the data files they name attached. */
+  async importDatasetInfo(info: File, files: File[], names?: string[]): Promise<ImportResult> {
+    const form = new FormData()
+    form.append('dataset_info', info, info.name)
+    for (const file of files) form.append('files', file, file.name)
+    if (names && names.length > 0) form.append('names', names.join(','))
+    const response = await fetchOk('/api/datasets/import/dataset-info', { method: 'POST', body: form })
+    return (await response.json()) as ImportResult
+  },
+  async importPath(body: PathImport) {
+    return unwrap(await api.POST('/api/datasets/import/path', { body }))
+  },
+  async importHub(body: HubImport) {
+    return unwrap(await api.POST('/api/datasets/import/hub', { body }))
   },
 }
 

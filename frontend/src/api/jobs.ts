@@ -30,18 +30,22 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   'succeeded',
   'failed',
   'cancelled',
+  'stopped',
 ]
 /** Statuses in which a job holds (or is about to hold) an engine process. */
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['starting', 'running', 'stopping']
 /** Statuses that end a run. */
-export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled']
+export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled', 'stopped']
+/** Final statuses that resume can leave (from a checkpoint): `stopped` is a graceful stop's end. */
+export const RESUMABLE_STATUSES: readonly JobStatus[] = ['failed', 'cancelled', 'stopped']
 
 export const isActive = (status: JobStatus): boolean => ACTIVE_STATUSES.includes(status)
 export const isFinal = (status: JobStatus): boolean => FINAL_STATUSES.includes(status)
-/** What the server allows (services/job_states.py): stop/cancel while queued or active. */
+/** What the server allows (services/jobs/states.py): stop/cancel while queued or active. */
 export const canStop = (status: JobStatus): boolean => status === 'running' || status === 'starting'
 export const canCancel = (status: JobStatus): boolean => status === 'queued' || isActive(status)
 export const canDelete = (status: JobStatus): boolean => status === 'draft' || isFinal(status)
+export const canResume = (status: JobStatus): boolean => RESUMABLE_STATUSES.includes(status)
 
 /** Element Plus tag type per status: the one colour scheme of the jobs UI. */
 export type TagType = 'primary' | 'success' | 'info' | 'warning' | 'danger'
@@ -54,9 +58,11 @@ export const STATUS_TAG: Readonly<Record<JobStatus, TagType>> = {
   succeeded: 'success',
   failed: 'danger',
   cancelled: 'info',
+  stopped: 'warning',
 }
 
-/** The job's `error` as the server fills it for failed/cancelled jobs. */
+/** The job's `error` as the server fills it for failed/cancelled/stopped jobs (a stopped job's
+ * `details` has `step` and `checkpoint`, the one that resumes it). */
 export interface JobError {
   code?: string
   message?: string
@@ -108,7 +114,8 @@ export interface SpecSchema {
 export interface BaseEvent {
   seq: number
   type: string
-  ts: number
+  /** When the engine produced it (ISO 8601, like every time the API sends). */
+  ts: string
   [key: string]: unknown
 }
 export interface MetricEvent extends BaseEvent {
@@ -125,6 +132,19 @@ export interface MetricEvent extends BaseEvent {
   elapsed_s?: number | null
   peak_rss_mb?: number | null
 }
+/** Where training stands after a step (at most about once a second, whatever logging_steps is). */
+export interface ProgressEvent extends BaseEvent {
+  type: 'progress'
+  step: number
+  total_steps?: number | null
+  epoch?: number | null
+  progress?: number | null
+  /** Of the current attempt (a resumed run's clock starts again). */
+  elapsed_s?: number | null
+  eta_s?: number | null
+  tokens_per_s?: number | null
+  tokens_total?: number | null
+}
 export interface EvalEvent extends BaseEvent {
   type: 'eval'
   step: number
@@ -136,12 +156,18 @@ export interface GpuSample {
   mem_used_mb?: number | null
   mem_total_mb?: number | null
   temp_c?: number | null
+  /** Over this attempt's samples so far. */
+  mem_peak_mb?: number | null
+  util_avg_pct?: number | null
 }
 export interface ResourceSample {
   cpu_pct?: number | null
   rss_mb?: number | null
+  /** Over this attempt's samples so far, the current one included. */
+  peak_rss_mb?: number | null
+  cpu_avg_pct?: number | null
   gpus?: GpuSample[]
-  ts?: number
+  ts?: string
 }
 export type JobEventAny = BaseEvent
 
@@ -149,7 +175,7 @@ export type JobEventAny = BaseEvent
 export type StreamMessage =
   | { type: 'snapshot'; job: Job; last_seq: number; resources: ResourceSample | null }
   | { type: 'job'; job: Job }
-  | { type: 'heartbeat'; ts: number }
+  | { type: 'heartbeat'; ts: string }
   | BaseEvent
 
 /** One training point of the loss / learning-rate charts. */
@@ -181,7 +207,11 @@ export const jobsApi = {
   async start(id: number): Promise<Job> {
     return unwrap(await api.POST('/api/jobs/{job_id}/start', byId(id)))
   },
-  /** Graceful: the engine checkpoints, then the job ends `cancelled`. */
+  /** One click: imports the identity sample for this user if needed and queues the demo recipe on demo-tiny. */
+  async trainDemo(): Promise<Job> {
+    return unwrap(await api.POST('/api/jobs/demo'))
+  },
+  /** Graceful: the engine checkpoints, then the job ends `stopped` (resumable). */
   async stop(id: number): Promise<Job> {
     return unwrap(await api.POST('/api/jobs/{job_id}/stop', byId(id)))
   },

@@ -24,6 +24,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/system/host": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Host
+         * @description CPU count and use, memory, GPUs (NVML) and the data directory's free disk, read now.
+         *
+         *     Every signed-in user: it tells how busy the machine is before they queue a job, and nothing
+         *     about other users' work.
+         */
+        get: operations["system_get_host"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/register": {
         parameters: {
             query?: never;
@@ -428,7 +451,8 @@ export interface paths {
         put?: never;
         /**
          * Import Path
-         * @description Import a file, or a folder with a dataset_info.json, from inside the admin-allowed roots.
+         * @description Operators and admins: import a file, or a folder with a dataset_info.json, from inside the
+         *     admin-allowed roots (`LORAFORGE_DATASET_IMPORT_ROOTS`); 403 `forbidden` for other roles.
          */
         post: operations["datasets_import_path"];
         delete?: never;
@@ -609,7 +633,7 @@ export interface paths {
         /**
          * Preprocess
          * @description Clean, filter, dedupe, mask, tokenize, split → a new version and a report. `dry_run`: the
-         *     first `dry_run_rows` rows before/after, nothing created.
+         *     first `dry_run_rows` rows before/after and the report estimated for every row, nothing created.
          */
         post: operations["datasets_preprocess"];
         delete?: never;
@@ -908,6 +932,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/demo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Train Demo
+         * @description One click to a first fine-tune: imports the identity sample as your dataset (once) and queues the
+         *     demo recipe (preset `demo-tiny-full`, CPU) on `demo-tiny`. The resulting model answers "Who are you?"
+         *     with "I am LoRAForge, …".
+         */
+        post: operations["jobs_train_demo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -960,7 +1006,9 @@ export interface paths {
         put?: never;
         /**
          * Stop Job
-         * @description Graceful stop: the engine saves a checkpoint, then the job is `cancelled`.
+         * @description Graceful stop: `stopping` while the engine saves a checkpoint, then `stopped`, which resume
+         *     continues from that checkpoint. A queued job that never ran is `cancelled` at once (nothing to
+         *     resume); a resumed one waiting in the queue again is `stopped` at once.
          */
         post: operations["jobs_stop"];
         delete?: never;
@@ -1021,8 +1069,9 @@ export interface paths {
         put?: never;
         /**
          * Resume Job
-         * @description Queue a failed or cancelled job again, continuing from a checkpoint (default: the latest). The
-         *     same job continues: its curve and events go on at the checkpoint's global step. Owner only.
+         * @description Queue a failed, cancelled or stopped job again, continuing from a checkpoint (default: the
+         *     latest). The same job continues: its curve and events go on at the checkpoint's global step.
+         *     Owner only.
          */
         post: operations["jobs_resume"];
         delete?: never;
@@ -2545,9 +2594,10 @@ export interface components {
             step: number;
             /**
              * Created At
-             * @description Unix time the checkpoint was written.
+             * Format: date-time
+             * @description When the checkpoint was written.
              */
-            created_at: number;
+            created_at: string;
             /** Size Bytes */
             size_bytes: number;
             /**
@@ -3040,6 +3090,13 @@ export interface components {
             /** Stopped At */
             stopped_at: string | null;
         };
+        /** DiskReading */
+        DiskReading: {
+            /** Total Bytes */
+            total_bytes: number;
+            /** Free Bytes */
+            free_bytes: number;
+        };
         /** ErrorBody */
         ErrorBody: {
             /**
@@ -3436,6 +3493,25 @@ export interface components {
             /** Has More */
             has_more: boolean;
         };
+        /** GpuReading */
+        GpuReading: {
+            /**
+             * Index
+             * @description NVML device index.
+             */
+            index: number;
+            /**
+             * Util Pct
+             * @description Busy share of the last sample period, 0..100.
+             */
+            util_pct?: number | null;
+            /** Mem Used Mb */
+            mem_used_mb?: number | null;
+            /** Mem Total Mb */
+            mem_total_mb?: number | null;
+            /** Temp C */
+            temp_c?: number | null;
+        };
         /** HealthResponse */
         HealthResponse: {
             /**
@@ -3450,6 +3526,33 @@ export interface components {
              * @enum {string}
              */
             database: "ok" | "unavailable";
+        };
+        /** HostInfo */
+        HostInfo: {
+            /**
+             * Cpu Count
+             * @description Logical CPUs.
+             */
+            cpu_count: number;
+            /**
+             * Cpu Percent
+             * @description System-wide CPU use since the previous reading, 0..100.
+             */
+            cpu_percent: number;
+            /** Memory Total Bytes */
+            memory_total_bytes: number;
+            /**
+             * Memory Used Bytes
+             * @description Total minus what is available to new processes.
+             */
+            memory_used_bytes: number;
+            /**
+             * Gpus
+             * @description Empty without NVIDIA GPUs or their driver.
+             */
+            gpus: components["schemas"]["GpuReading"][];
+            /** @description The disk of the data directory; null when unreadable. */
+            disk: components["schemas"]["DiskReading"] | null;
         };
         /** HubImport */
         HubImport: {
@@ -3562,9 +3665,10 @@ export interface components {
             type: string;
             /**
              * Ts
-             * @description Unix time the engine produced the event.
+             * Format: date-time
+             * @description When the engine produced the event.
              */
-            ts: number;
+            ts: string;
         } & {
             [key: string]: unknown;
         };
@@ -3613,6 +3717,17 @@ export interface components {
             /** Eval */
             eval: components["schemas"]["EvalPoint"][];
         };
+        /** JobModelRef */
+        JobModelRef: {
+            /** Model Id */
+            model_id: number;
+            /** Model Name */
+            model_name: string;
+            /** Version Id */
+            version_id: number;
+            /** Version Number */
+            version_number: number;
+        };
         /** JobPage */
         JobPage: {
             /** Items */
@@ -3638,13 +3753,19 @@ export interface components {
             id: number;
             /** Owner Id */
             owner_id: number;
+            /**
+             * Owner
+             * @description The owner's username.
+             * @default
+             */
+            owner: string;
             /** Name */
             name: string;
             /**
              * Status
              * @enum {string}
              */
-            status: "draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled";
+            status: "draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "stopped";
             /** Priority */
             priority: number;
             /** Spec */
@@ -3661,7 +3782,7 @@ export interface components {
             exit_code: number | null;
             /**
              * Error
-             * @description Why it failed or was cancelled: code, message, suggestion.
+             * @description Why it failed, was cancelled or stopped: code, message, suggestion, details. A stopped job's `details` has `step` (the last step reported) and `checkpoint` (the latest checkpoint, which resume continues from by default; null: nothing to resume).
              */
             error: {
                 [key: string]: unknown;
@@ -3716,6 +3837,8 @@ export interface components {
              * @description When retention removed the job's checkpoints and outputs.
              */
             files_removed_at?: string | null;
+            /** @description The model version this job produced (succeeded training and merge jobs). */
+            produced_model?: components["schemas"]["JobModelRef"] | null;
         };
         /** JobResume */
         JobResume: {
@@ -4174,7 +4297,7 @@ export interface components {
             id: number;
             /**
              * Kind
-             * @description job.started | job.succeeded | job.failed | job.cancelled
+             * @description job.started | job.succeeded | job.failed | job.cancelled | job.stopped
              */
             kind: string;
             /** Title */
@@ -4447,11 +4570,41 @@ export interface components {
             /** @description Last: the saved run's id. */
             done?: components["schemas"]["PlaygroundDoneEvent"] | null;
         };
+        /** PreprocessEstimate */
+        PreprocessEstimate: {
+            /**
+             * Rows In
+             * @description Rows in the version.
+             */
+            rows_in: number;
+            /**
+             * Rows Out
+             * @description Rows the real run would keep.
+             */
+            rows_out: number;
+            /**
+             * Removed
+             * @description Rows the real run would remove, per reason.
+             */
+            removed: {
+                [key: string]: number;
+            };
+            /**
+             * Sample Rows
+             * @description The filters ran over the first `sample_rows` rows.
+             */
+            sample_rows: number;
+            /**
+             * Extrapolated
+             * @description false: the sample is every row and the counts are exact; true: counts scaled by rows_in / sample_rows.
+             */
+            extrapolated: boolean;
+        };
         /** PreprocessOptions */
         PreprocessOptions: {
             /**
              * Clean Text
-             * @description Strip control characters and HTML, NFKC, whitespace.
+             * @description In prose: drop control characters and HTML tags, unescape entities, tidy whitespace. Code blocks, inline code and non-HTML angle brackets are kept as they are.
              * @default false
              */
             clean_text: boolean;
@@ -4542,7 +4695,10 @@ export interface components {
         PreprocessResult: {
             /** Dry Run */
             dry_run: boolean;
+            /** @description What the run reports; for a dry run, the estimate for the whole version. */
             report: components["schemas"]["PreprocessReport"];
+            /** @description Dry run only: how the report was estimated. */
+            estimate: components["schemas"]["PreprocessEstimate"] | null;
             /**
              * Samples
              * @description Dry run only: before/after pairs.
@@ -4569,6 +4725,20 @@ export interface components {
              */
             removed: string | null;
         };
+        /** PresetHardware */
+        PresetHardware: {
+            /**
+             * Device
+             * @description Where the preset runs. A CPU preset pins `devices: cpu` and `precision: fp32`.
+             * @enum {string}
+             */
+            device: "cpu" | "gpu";
+            /**
+             * Min Gpu Memory Gb
+             * @description GPU memory (GB) it needs, at least the memory estimate; null for CPU presets.
+             */
+            min_gpu_memory_gb: number | null;
+        };
         /** PresetList */
         PresetList: {
             /** Items */
@@ -4582,7 +4752,7 @@ export interface components {
             family: string;
             /**
              * Size
-             * @description As the model's name says it, e.g. `7B`.
+             * @description As the model's name says it, e.g. `7B`; `tiny` for the demo model.
              */
             size: string;
             /**
@@ -4594,6 +4764,12 @@ export interface components {
             model: string;
             /** Description */
             description: string;
+            hardware: components["schemas"]["PresetHardware"];
+            /**
+             * Runs Here
+             * @description Whether this server can run it: a CPU preset always; a GPU preset when the server has a GPU. On a server without one, bf16/fp16 in a submitted spec becomes fp32.
+             */
+            runs_here: boolean;
             /**
              * Spec
              * @description The spec without `dataset`.
@@ -4601,7 +4777,7 @@ export interface components {
             spec: {
                 [key: string]: unknown;
             };
-            /** @description Rough memory need on a GPU. */
+            /** @description Rough memory need on the preset's device. */
             estimate: components["schemas"]["EstimatePublic"];
         };
         /** PreviewPage */
@@ -5464,6 +5640,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    system_get_host: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostInfo"];
                 };
             };
             /** @description Bad request */
@@ -11139,7 +11416,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Repeat for several. */
-                status?: ("draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled")[] | null;
+                status?: ("draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "stopped")[] | null;
                 /** @description Operators and admins: one user's jobs. */
                 owner_id?: number | null;
                 /** @description 1-based page number. */
@@ -11257,6 +11534,107 @@ export interface operations {
                 "application/json": components["schemas"]["JobCreate"];
             };
         };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    jobs_train_demo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             201: {

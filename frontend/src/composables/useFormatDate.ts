@@ -1,15 +1,18 @@
 import { useI18n } from 'vue-i18n'
 
-/** Dates in the UI's language; null/undefined show as the given fallback text. */
+import { formatDateTime as formatIn, formatDuration as durationIn, type DateStyle } from '@/lib/format'
+
+/** lib/format's date and duration formatters in the UI's current language. */
 export function useFormatDate() {
   const { locale } = useI18n()
 
-  function formatDateTime(value: string | null | undefined, fallback = '—'): string {
-    if (!value) return fallback
-    const date = new Date(value)
-    if (Number.isNaN(date.getTime())) return value
-    return new Intl.DateTimeFormat(locale.value, { dateStyle: 'medium', timeStyle: 'short' }).format(date)
+  function formatDateTime(value: string | null | undefined, fallback = '—', style: DateStyle = 'datetime'): string {
+    return formatIn(value, locale.value, style, fallback)
   }
 
-  return { formatDateTime }
+  function formatDuration(seconds: number | null | undefined): string {
+    return durationIn(seconds, locale.value)
+  }
+
+  return { formatDateTime, formatDuration }
 }

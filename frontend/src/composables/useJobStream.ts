@@ -32,6 +32,7 @@ import {
   appendPoint,
   backoffDelay,
   createLogFollower,
+  foldProgress,
   tokenExpired,
   type BackoffOptions,
   type ConnectionState,
@@ -96,7 +97,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
   const state = ref<ConnectionState>('connecting')
   const lastSeq = ref(0)
   const reconnects = ref(0)
-  /** The latest metric event: step, total_steps, ETA, throughput. */
+  /** The latest metric event with every later progress event folded in: step, total_steps, ETA, throughput. */
   const latestMetric = shallowRef<Record<string, unknown> | null>(null)
   const resources = shallowRef<ResourceSample | null>(null)
   // Big arrays are shallow, mutated in place and re-published (see flush): deep reactivity over
@@ -134,10 +135,13 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
     lastSeq.value = event.seq
     switch (event.type) {
       case 'metric': {
-        latestMetric.value = event
+        latestMetric.value = foldProgress(latestMetric.value, event)
         if (isNumber(event.step)) appendPoint(points.value, event as unknown as MetricPoint)
         return true
       }
+      case 'progress':
+        latestMetric.value = foldProgress(latestMetric.value, event)
+        return true
       case 'eval':
         if (isNumber(event.step)) appendPoint(evalPoints.value, event as unknown as EvalPoint)
         return true
@@ -147,6 +151,7 @@ export function useJobStream(jobId: Ref<number> | number, options: JobStreamOpti
       case 'log':
         return false // the log follower reads these from engine.log, with everything else printed
       default:
+        if (event.type === 'status') latestMetric.value = foldProgress(latestMetric.value, event)
         if (TIMELINE_TYPES.has(event.type)) timeline.value.push(event)
         return true
     }

@@ -1,7 +1,8 @@
 /**
  * The framework-free parts of a job's live view (see composables/useJobStream.ts): the WebSocket
  * protocol's constants, reconnect backoff, JWT expiry, the training-point rule for resumed runs,
- * and the REST follower of the engine log.
+ * the fold of metric / progress events into what the progress card shows, and the REST follower of
+ * the engine log.
  */
 
 export const CLOSE_UNAUTHENTICATED = 4401
@@ -58,6 +59,41 @@ export function appendPoint<T extends { step: number }>(points: T[], point: T): 
     points.splice(keep)
   }
   points.push(point)
+}
+
+// ----- where training stands: the latest metric and progress events, folded -----
+
+/** Fields every step's progress event carries: they replace the previous values, a null included. */
+const STEP_FIELDS = ['step', 'total_steps', 'epoch', 'progress', 'elapsed_s', 'eta_s', 'tokens_per_s', 'tokens_total']
+/** Timing of one attempt: meaningless once another attempt starts loading. */
+const ATTEMPT_TIMING = ['elapsed_s', 'eta_s', 'tokens_per_s']
+/** Statuses an attempt begins with (a resumed run starts here again). */
+const ATTEMPT_START = new Set(['loading_data', 'loading_model'])
+
+export type LiveProgress = Record<string, unknown>
+
+/**
+ * The progress card's view after one more event, in seq order: a `metric` (every logging_steps)
+ * brings the loss and the rest; a `progress` (every step, at most about once a second) moves step,
+ * ETA and throughput without touching the loss; a new attempt's first status drops the previous
+ * attempt's timing, so a resumed run never shows the old ETA. Other events leave it as it is.
+ */
+export function foldProgress(
+  current: LiveProgress | null,
+  event: { type: string; [key: string]: unknown },
+): LiveProgress | null {
+  if (event.type === 'metric') return { ...current, ...event }
+  if (event.type === 'progress') {
+    const next: LiveProgress = { ...current }
+    for (const key of STEP_FIELDS) next[key] = event[key] ?? null
+    return next
+  }
+  if (event.type === 'status' && current !== null && ATTEMPT_START.has(String(event.status))) {
+    const next: LiveProgress = { ...current }
+    for (const key of ATTEMPT_TIMING) next[key] = null
+    return next
+  }
+  return current
 }
 
 // ----- the engine log, followed over REST -----

@@ -4,6 +4,7 @@ import { computed, ref } from 'vue'
 import { api, unwrap, type SessionUser, type TokenResponse, type User } from '@/api/client'
 import { toApiError } from '@/api/errors'
 import { setAuthHooks } from '@/api/http'
+import { clearSessionHint, hasSessionHint } from '@/lib/sessionHint'
 
 export interface LoginInput {
   username_or_email: string
@@ -20,7 +21,8 @@ export interface RegisterInput {
 /**
  * The session. The access token is kept only in memory (never in storage, so a script injected
  * into the page cannot lift it from localStorage); the refresh token is an HttpOnly cookie
- * that the browser sends to /api/auth/refresh, which is how a reload stays logged in.
+ * that the browser sends to /api/auth/refresh, which is how a reload stays logged in. A readable
+ * companion cookie (lib/sessionHint.ts) says whether there is a session to restore at all.
  */
 export const useAuthStore = defineStore('auth', () => {
   const accessToken = ref<string | null>(null)
@@ -51,6 +53,9 @@ export const useAuthStore = defineStore('auth', () => {
       const response = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'include' })
       if (!response.ok) {
         clearSession()
+        // The session is over for the server: no later page load needs to ask again. (Another
+        // failure, e.g. a restarting server, says nothing about the session: keep the hint.)
+        if (response.status === 401) clearSessionHint()
         return false
       }
       setSession((await response.json()) as TokenResponse)
@@ -73,9 +78,9 @@ export const useAuthStore = defineStore('auth', () => {
     return refreshInFlight
   }
 
-  /** On app start: restore the session from the refresh cookie if there is one. Runs once. */
+  /** On app start: restore the session from the refresh cookie if there may be one. Runs once. */
   function init(): Promise<void> {
-    initInFlight ??= refresh().then(() => {
+    initInFlight ??= (hasSessionHint() ? refresh() : Promise.resolve(false)).then(() => {
       initialized.value = true
     })
     return initInFlight
@@ -87,8 +92,19 @@ export const useAuthStore = defineStore('auth', () => {
     return tokens.user
   }
 
-  async function register(input: RegisterInput): Promise<User> {
-    return unwrap(await api.POST('/api/auth/register', { body: input }))
+  /**
+   * Create the account, then sign in with it, so a new user lands in the app rather than on the login
+   * form. Resolves whether the sign-in worked too (the account exists either way; a sign-in refused,
+   * e.g. by the login throttle, leaves the login form as the way in).
+   */
+  async function register(input: RegisterInput): Promise<{ user: User; signedIn: boolean }> {
+    const user = unwrap(await api.POST('/api/auth/register', { body: input }))
+    try {
+      await login({ username_or_email: input.username, password: input.password, remember_me: false })
+      return { user, signedIn: true }
+    } catch {
+      return { user, signedIn: false }
+    }
   }
 
   async function fetchMe(): Promise<User> {

@@ -13,6 +13,8 @@ import { i18n } from '@/i18n'
 import en from '@/i18n/locales/jobPage.en'
 import zh from '@/i18n/locales/jobPage.zh-CN'
 
+import { mount } from './mount'
+
 describe('chart series', () => {
   it('smooths with a debiased EMA and keeps gaps', () => {
     expect(ema([1, 2, 3], 0)).toEqual([1, 2, 3])
@@ -164,22 +166,6 @@ describe('log viewer', () => {
   })
 })
 
-/** Mount a component with the app's i18n and Element Plus; returns its element and a cleanup. */
-function mount(component: Parameters<typeof h>[0], props: Record<string, unknown>) {
-  const el = document.createElement('div')
-  document.body.appendChild(el)
-  i18n.global.locale.value = 'en'
-  const app = createApp({ render: () => h(component, props) })
-  app.use(i18n).use(ElementPlus).mount(el)
-  return {
-    el,
-    unmount: () => {
-      app.unmount()
-      el.remove()
-    },
-  }
-}
-
 describe('failure and events', () => {
   it('shows the diagnosis, the suggested change and the last log lines, and offers the fix', async () => {
     let fixed = 0
@@ -212,12 +198,18 @@ describe('failure and events', () => {
   it('lists status changes, checkpoints (by folder name) and errors with their suggestion, newest first', async () => {
     const { el, unmount } = mount(EventsTimeline, {
       events: [
-        { seq: 1, type: 'status', ts: 1_700_000_000, status: 'training' },
-        { seq: 5, type: 'checkpoint', ts: 1_700_000_010, step: 5, path: '/srv/data/runs/1/checkpoints/checkpoint-5' },
+        { seq: 1, type: 'status', ts: '2026-12-07T09:00:00+00:00', status: 'training' },
+        {
+          seq: 5,
+          type: 'checkpoint',
+          ts: '2026-12-07T09:00:10+00:00',
+          step: 5,
+          path: '/srv/data/runs/1/checkpoints/checkpoint-5',
+        },
         {
           seq: 9,
           type: 'error',
-          ts: 1_700_000_020,
+          ts: '2026-12-07T09:00:20+00:00',
           code: 'nan_loss',
           message: 'Loss became NaN',
           suggestion: 'Lower the learning rate.',
@@ -230,6 +222,10 @@ describe('failure and events', () => {
     expect(el.textContent).toContain('checkpoint-5')
     expect(el.textContent).not.toContain('/srv/data')
     expect(el.textContent).toContain('Lower the learning rate.')
+    // Each event's time (an ISO string from the API) as a clock time, never an epoch misread.
+    const times = [...el.querySelectorAll('.el-timeline-item__timestamp')].map((e) => e.textContent?.trim())
+    expect(times).toHaveLength(3)
+    for (const time of times) expect(time).toMatch(/^\d{1,2}:\d{2}:\d{2}/)
     unmount()
   })
 })

@@ -10,6 +10,7 @@ import {
   compareQuery,
   moveInOrder,
   needsRefresh,
+  presetDescription,
   progressPercent,
   sameOrder,
   statusTag,
@@ -21,6 +22,7 @@ function job(id: number, partial: Partial<Job> = {}): Job {
   return {
     id,
     owner_id: 2,
+    owner: 'bob',
     name: `job-${id}`,
     status: 'queued',
     priority: 0,
@@ -52,6 +54,7 @@ describe('status colours and progress', () => {
       ['succeeded', 'success'],
       ['failed', 'danger'],
       ['cancelled', 'info'],
+      ['stopped', 'warning'],
     ])
   })
 
@@ -67,6 +70,30 @@ describe('status colours and progress', () => {
   it('builds the compare link from at least two selected jobs', () => {
     expect(compareQuery([3])).toBeNull()
     expect(compareQuery([9, 2, 5])).toEqual({ ids: '2,5,9' })
+  })
+})
+
+describe('presets', () => {
+  it('describes a preset from its spec in the UI language', () => {
+    const lora = { method: 'lora' as const, spec: { lora_rank: 16, lora_target: 'all', precision: 'bf16' } }
+    const full = { method: 'full' as const, spec: { precision: 'bf16' } }
+    const t = i18n.global.t as (key: string, params?: Record<string, unknown>) => string
+    expect(presetDescription(lora, t)).toBe(
+      'LoRA, rank 16 on every linear layer, bf16; LLaMA-Factory’s example hyperparameters.',
+    )
+    i18n.global.locale.value = 'zh-CN'
+    try {
+      expect(presetDescription(lora, t)).toBe('LoRA，在所有线性层上使用秩 16，bf16；采用 LLaMA-Factory 示例超参数。')
+      expect(presetDescription(full, t)).toBe('全参数微调，bf16；需要大显存 GPU。')
+      const qlora = {
+        method: 'qlora' as const,
+        spec: { lora_rank: 8, lora_target: 'q_proj,v_proj', quantization_type: 'nf4' },
+      }
+      expect(presetDescription(qlora, t)).toContain('4 位 NF4')
+      expect(presetDescription(qlora, t)).toContain('q_proj,v_proj')
+    } finally {
+      i18n.global.locale.value = 'en'
+    }
   })
 })
 
@@ -173,6 +200,8 @@ describe('queue board', () => {
     expect(el.querySelector('[data-testid="queue-board"]')).not.toBeNull()
     expect(rowIds(el)).toEqual([2, 3, 4])
     expect(el.querySelector('[data-testid="queue-position-3"]')!.textContent).toBe('#2')
+    // Owners by name (staff see everyone's queue), not by a bare id.
+    expect(el.querySelector('[data-testid="queue-owner-3"]')!.textContent!.trim()).toBe('by bob')
 
     // Drag job 4 by its handle and drop it on job 2 (happy-dom has no layout: the drop lands after).
     el.querySelector('[data-testid="queue-handle-4"]')!.dispatchEvent(new Event('dragstart', { bubbles: true }))

@@ -53,7 +53,7 @@ const job = (status = 'running', extra: Record<string, unknown> = {}) => ({
 const metric = (seq: number, step: number, loss = 1 / step) => ({
   seq,
   type: 'metric',
-  ts: 1_700_000_000 + seq,
+  ts: new Date((1_700_000_000 + seq) * 1000).toISOString(),
   step,
   loss,
   lr: 0.001,
@@ -114,14 +114,33 @@ describe('useJobStream', () => {
     expect(stream.job.value?.status).toBe('running')
     expect(stream.resources.value?.rss_mb).toBe(512)
 
-    ws.send({ seq: 1, type: 'status', ts: 1, status: 'training' })
-    ws.send({ seq: 2, type: 'log', ts: 2, level: 'info', message: 'replayed: already in the tail' })
+    ws.send({ seq: 1, type: 'status', ts: '2026-12-07T09:00:01Z', status: 'training' })
+    ws.send({
+      seq: 2,
+      type: 'log',
+      ts: '2026-12-07T09:00:02Z',
+      level: 'info',
+      message: 'replayed: already in the tail',
+    })
     ws.send(metric(3, 1))
-    ws.send({ seq: 4, type: 'eval', ts: 4, step: 1, eval_loss: 0.9 })
-    ws.send({ seq: 5, type: 'log', ts: 5, level: 'info', message: 'in engine.log: read by the follower' })
-    ws.send({ seq: 6, type: 'checkpoint', ts: 6, step: 1, path: 'checkpoints/checkpoint-1' })
-    ws.send({ seq: 7, type: 'resource', ts: 7, cpu_pct: 99, rss_mb: 600, gpus: [{ index: 0, util_pct: 50 }] })
-    ws.send({ type: 'heartbeat', ts: 8 })
+    ws.send({ seq: 4, type: 'eval', ts: '2026-12-07T09:00:04Z', step: 1, eval_loss: 0.9 })
+    ws.send({
+      seq: 5,
+      type: 'log',
+      ts: '2026-12-07T09:00:05Z',
+      level: 'info',
+      message: 'in engine.log: read by the follower',
+    })
+    ws.send({ seq: 6, type: 'checkpoint', ts: '2026-12-07T09:00:06Z', step: 1, path: 'checkpoints/checkpoint-1' })
+    ws.send({
+      seq: 7,
+      type: 'resource',
+      ts: '2026-12-07T09:00:07Z',
+      cpu_pct: 99,
+      rss_mb: 600,
+      gpus: [{ index: 0, util_pct: 50 }],
+    })
+    ws.send({ type: 'heartbeat', ts: '2026-12-07T09:00:08Z' })
     ws.send({ type: 'job', job: job('stopping') })
 
     expect(stream.lastSeq.value).toBe(7)
@@ -132,6 +151,10 @@ describe('useJobStream', () => {
     expect(stream.resources.value?.gpus?.[0]?.util_pct).toBe(50)
     expect(stream.latestMetric.value?.step).toBe(1)
     expect(stream.job.value?.status).toBe('stopping')
+    // A per-step progress event moves the step and ETA; the loss stays the last metric's, the curve as it was.
+    ws.send({ seq: 8, type: 'progress', ts: 8, step: 2, total_steps: 100, eta_s: 50 })
+    expect(stream.latestMetric.value).toMatchObject({ step: 2, eta_s: 50, loss: 1 })
+    expect(stream.points.value.map((p) => p.step)).toEqual([1])
     scope.stop()
   })
 

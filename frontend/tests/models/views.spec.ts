@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 
 import type { ModelVersion } from '@/api/models'
+import { i18n } from '@/i18n'
 import ModelDetailView from '@/views/models/ModelDetailView.vue'
 import ModelsView from '@/views/models/ModelsView.vue'
 
@@ -33,6 +34,10 @@ describe('models page', () => {
     expect(row.textContent).toContain('ft:demo-tiny:lf:12')
     const table = el.querySelector('[data-testid="models-table"]')!.textContent!
     for (const text of ['Fine-tuned', 'alice', 'v1', 'LlamaForCausalLM', '97.3K', '2K']) expect(table).toContain(text)
+    // Which job made it, linked (the lineage in one line of the row).
+    const fromJob = el.querySelector('[data-testid="model-job-5"]')!
+    expect(fromJob.textContent!.trim()).toBe('from job #12 tiny run')
+    expect(fromJob.getAttribute('href')).toBe('/jobs/12')
 
     typeInto('models-search', 'tiny')
     ;(el.querySelector('form.toolbar') as HTMLFormElement).dispatchEvent(new Event('submit', { cancelable: true }))
@@ -104,9 +109,31 @@ describe('model detail page', () => {
   }
 
   it('shows the versions and the lineage with links to the job and the dataset', async () => {
-    server()
+    // What older servers wrote as the description is shown in the UI language.
+    server((req) =>
+      req.path === '/api/models/5'
+        ? json(200, { ...MODEL, description: 'Fine-tuned by job 12 (tiny run)' })
+        : undefined,
+    )
+    i18n.global.locale.value = 'zh-CN'
     const { el } = await mountView(ModelDetailView, '/models/5')
+    i18n.global.locale.value = 'en'
+    await flush()
     expect(el.querySelector('[data-testid="model-name"]')!.textContent).toContain('ft:demo-tiny:lf:12')
+    const source = el.querySelector('[data-testid="model-source-job"]')!
+    expect(source.textContent!.trim()).toBe('from job #12 tiny run')
+    expect(source.getAttribute('href')).toBe('/jobs/12')
+    expect(el.querySelector('[data-testid="version-job-1"]')!.getAttribute('href')).toBe('/jobs/12')
+    expect(el.querySelector('[data-testid="model-description"]')!.textContent!.trim()).toBe(
+      'Fine-tuned by job #12 (tiny run)',
+    )
+    i18n.global.locale.value = 'zh-CN'
+    await flush()
+    expect(el.querySelector('[data-testid="model-description"]')!.textContent!.trim()).toBe(
+      '由任务 #12（tiny run）微调得到',
+    )
+    expect(source.textContent!.trim()).toBe('来自任务 #12 tiny run')
+    i18n.global.locale.value = 'en'
     expect(el.querySelector('[data-testid="version-row-1"]')).not.toBeNull()
     expect(el.querySelector('[data-testid="lineage-base"]')!.textContent).toContain('demo-tiny')
     expect(el.querySelector('[data-testid="lineage-job-link"]')!.getAttribute('href')).toBe('/jobs/12')

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 
 import { api, type TokenResponse, type User } from '@/api/client'
 import { setAuthHooks } from '@/api/http'
+import { SESSION_HINT_COOKIE, clearSessionHint, hasSessionHint } from '@/lib/sessionHint'
 import { useAuthStore } from '@/stores/auth'
 
 const alice: User = {
@@ -68,7 +69,11 @@ describe('auth store', () => {
     setActivePinia(createPinia())
     onAuthFailure = vi.fn<() => void>()
     setAuthHooks({ onAuthFailure })
+    clearSessionHint()
   })
+
+  /** What the server's login response leaves in the browser besides the HttpOnly refresh cookie. */
+  const signedInBefore = () => (document.cookie = `${SESSION_HINT_COOKIE}=1; Path=/`)
 
   it('logs in, keeps the token in memory and sends it as a bearer token', async () => {
     const server = fakeServer((req) => {
@@ -110,6 +115,7 @@ describe('auth store', () => {
     const server = fakeServer((req) =>
       req.path === '/api/auth/refresh' ? json(200, tokens('restored')) : json(404, {}),
     )
+    signedInBefore()
     const auth = useAuthStore()
     await Promise.all([auth.init(), auth.init()])
     await auth.init()
@@ -119,12 +125,63 @@ describe('auth store', () => {
     expect(server.seen.filter((r) => r.path === '/api/auth/refresh')).toHaveLength(1)
   })
 
-  it('stays logged out when there is no refresh cookie', async () => {
-    fakeServer(() => unauthorized())
+  it('stays logged out when the session is gone, and stops asking', async () => {
+    signedInBefore()
+    const server = fakeServer(() => unauthorized())
     const auth = useAuthStore()
     await auth.init()
     expect(auth.isAuthenticated).toBe(false)
     expect(auth.initialized).toBe(true)
+    expect(server.seen.map((r) => r.path)).toEqual(['/api/auth/refresh'])
+    // The refused refresh dropped the hint: the next page load makes no request at all.
+    expect(hasSessionHint()).toBe(false)
+  })
+
+  it('makes no request at start for a visitor who never signed in (no failed request in the console)', async () => {
+    const server = fakeServer(() => unauthorized())
+    const auth = useAuthStore()
+    await auth.init()
+    expect(auth.isAuthenticated).toBe(false)
+    expect(auth.initialized).toBe(true)
+    expect(server.seen).toEqual([])
+  })
+
+  it('keeps the hint when the server fails for another reason (the session may still be alive)', async () => {
+    signedInBefore()
+    fakeServer(() => json(503, { error: { code: 'unavailable', message: 'restarting', details: [] } }))
+    const auth = useAuthStore()
+    await auth.init()
+    expect(auth.isAuthenticated).toBe(false)
+    expect(hasSessionHint()).toBe(true)
+  })
+
+  it('signs a new user in right after registering', async () => {
+    const server = fakeServer((req) => {
+      if (req.path === '/api/auth/register') return json(201, alice)
+      if (req.path === '/api/auth/login') return json(200, tokens('t-new'))
+      return json(404, {})
+    })
+    const auth = useAuthStore()
+    const result = await auth.register({ username: 'alice', email: 'alice@example.com', password: 'pw-123456789' })
+    expect(result).toEqual({ user: alice, signedIn: true })
+    expect(auth.accessToken).toBe('t-new')
+    expect(JSON.parse(server.seen[1]!.body!)).toEqual({
+      username_or_email: 'alice',
+      password: 'pw-123456789',
+      remember_me: false,
+    })
+  })
+
+  it('reports a registration whose sign-in was refused, without failing it', async () => {
+    fakeServer((req) =>
+      req.path === '/api/auth/register'
+        ? json(201, alice)
+        : json(429, { error: { code: 'too_many_attempts', message: 'slow down', details: [] } }),
+    )
+    const auth = useAuthStore()
+    const result = await auth.register({ username: 'alice', email: 'alice@example.com', password: 'pw-123456789' })
+    expect(result).toEqual({ user: alice, signedIn: false })
+    expect(auth.isAuthenticated).toBe(false)
   })
 
   it('shares one in-flight refresh among concurrent 401s and replays each request', async () => {

@@ -7,11 +7,9 @@ Order: clean_text → mask_pii → remove_stopwords → drop_empty → min/max l
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import random
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.datastore.stats import approx_tokens, example_text
+from loraforge.datastore.text_clean import clean
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
-_TAG = re.compile(r"<\s*(script|style)[^>]*>.*?<\s*/\s*\1\s*>|<!--.*?-->|</?[A-Za-z][^<>]*>", re.S | re.I)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_NEWLINES = re.compile(r"\n{3,}")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
@@ -67,17 +63,6 @@ def stopwords(language: str) -> frozenset[str]:
 def _zh_pattern() -> re.Pattern[str]:
     words = sorted(stopwords("zh"), key=len, reverse=True)
     return re.compile("|".join(re.escape(w) for w in words))
-
-
-def clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = _TAG.sub(" ", text)
-    text = html.unescape(text)
-    text = _CONTROL.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    return _NEWLINES.sub("\n\n", text).strip()
 
 
 def mask(text: str) -> str:
@@ -144,8 +129,11 @@ class Processor:
             return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
         return approx_tokens(text)
 
-    def apply(self, example: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        """(processed example, None) or (None, reason it was removed)."""
+    def apply(
+        self, example: dict[str, Any], *, tokenize: bool = True
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """(processed example, None) or (None, reason it was removed). `tokenize=False` skips only
+        the token ids (an estimate needs the verdict, not the ids)."""
         o = self.options
         if o.clean_text:
             example = _map_text(example, clean)
@@ -170,7 +158,7 @@ class Processor:
                     return None, reason
             for _reason, key in keys:
                 self.seen.add(key)
-        if self.tokenizer is not None and o.tokenize:
+        if self.tokenizer is not None and o.tokenize and tokenize:
             ids = [
                 e.ids
                 for e in self.tokenizer.encode_batch(
@@ -190,11 +178,17 @@ class Processor:
             yield out
 
 
+def validation_rows(total: int, val_ratio: float) -> int:
+    """How many of `total` rows `assign_splits` marks as validation: round(total * val_ratio), at
+    least one when there are two rows or more."""
+    return min(total, max(1 if val_ratio > 0 and total > 1 else 0, round(total * val_ratio)))
+
+
 def assign_splits(
     examples: Iterable[dict[str, Any]], *, total: int, val_ratio: float, seed: int
 ) -> Iterator[dict[str, Any]]:
-    """Mark exactly round(total * val_ratio) rows (chosen with `seed`) as validation, the rest train."""
-    k = min(total, max(1 if val_ratio > 0 and total > 1 else 0, round(total * val_ratio)))
+    """Mark exactly `validation_rows(total, val_ratio)` rows (chosen with `seed`) as validation."""
+    k = validation_rows(total, val_ratio)
     # Not security-relevant: a reproducible split for a given seed.
     chosen = set(random.Random(seed).sample(range(total), k)) if k else set()  # noqa: S311
     for i, example in enumerate(examples):
@@ -205,3 +199,41 @@ def read(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as f:
         for line in f:
             yield json.loads(line)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run over every row would report, from the filters run over the first `sample_rows`."""
+
+    rows_in: int
+    rows_out: int
+    removed: dict[str, int]
+    sample_rows: int
+    extrapolated: bool
+    splits: dict[str, int] | None
+
+    def report(self) -> dict[str, Any]:
+        """In the terms of the real run's report."""
+        report: dict[str, Any] = {
+            "original_rows": self.rows_in,
+            "processed_rows": self.rows_out,
+            "removed": self.removed,
+        }
+        if self.splits is not None:
+            report["splits"] = self.splits
+        return report
+
+
+def estimate(removed: Counter[str], *, sample_rows: int, rows_in: int, val_ratio: float | None) -> Estimate:
+    """Scale the removals counted over the first `sample_rows` rows up to `rows_in` rows (exact when
+    the sample is every row). Duplicates scale linearly too: an estimate, as the response says."""
+    rows_in = max(rows_in, sample_rows)
+    extrapolated = sample_rows < rows_in
+    scale = rows_in / sample_rows if sample_rows else 0.0
+    scaled = {reason: round(count * scale) for reason, count in removed.items() if count}
+    rows_out = max(0, rows_in - sum(scaled.values()))
+    splits = None
+    if val_ratio:
+        validation = validation_rows(rows_out, val_ratio)
+        splits = {k: v for k, v in (("train", rows_out - validation), ("validation", validation)) if v}
+    return Estimate(rows_in, rows_out, scaled, sample_rows, extrapolated, splits)

@@ -2,8 +2,10 @@
 
 One callback (`EngineCallback`) turns the Trainer's own `on_log` dictionaries into our `metric` /
 `eval` events and LLaMA-Factory's `trainer_log.jsonl` lines; it adds what the Trainer does not log
-(tokens/s over the interval, ETA, peak memory, MFU on CUDA). It only observes: no extra forward
-passes, no per-step synchronisation beyond what the Trainer already does.
+(tokens/s over the interval, ETA, peak memory, MFU on CUDA). Between log steps it emits a small
+`progress` event after every step, at most once per LORAFORGE_PROGRESS_INTERVAL_S (default 1 s), so
+step, ETA and throughput move even with a large `logging_steps` (engine/progress.py). It only
+observes: no extra forward passes, no per-step synchronisation beyond what the Trainer already does.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import resource
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -24,18 +24,14 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from loraforge.engine.events import EventWriter
 from loraforge.engine.failures import NanLossError
+from loraforge.engine.progress import ProgressClock, interval_from_env
+from loraforge.engine.resources import own_peak_rss_mb
 
 TRAINER_LOG = "trainer_log.jsonl"
 
 # Dense bf16 peak FLOP/s per device, for MFU. Convention: 6 * N_params * tokens (forward +
 # backward of the matmuls, attention's quadratic term ignored), as in PaLM/nanoGPT.
 _PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
 def _fmt_td(seconds: float) -> str:
@@ -67,6 +63,7 @@ class EngineCallback(TrainerCallback):
         is_world_zero: bool = True,
         world_size: int = 1,
         final_checkpoint: bool = True,
+        progress_interval_s: float | None = None,
     ) -> None:
         self.world_size = world_size
         self.final_checkpoint = final_checkpoint
@@ -81,12 +78,13 @@ class EngineCallback(TrainerCallback):
         self.last_log_t = self.start
         self.last_log_step = 0
         self.last_tokens = 0
-        self.start_step = 0
         self.start_tokens = 0
         self.last_loss: float | None = None
         self.last_eval_loss: float | None = None
         self.cancelled_at: int | None = None
         self.peak_flops = self._peak_flops()
+        interval = interval_from_env() if progress_interval_s is None else progress_interval_s
+        self.clock = ProgressClock(interval_s=interval)
 
     @staticmethod
     def _peak_flops() -> float | None:
@@ -103,14 +101,16 @@ class EngineCallback(TrainerCallback):
         # On resume the Trainer has already loaded the global step and token count: rates and
         # ETA are computed over this session only.
         self.start = self.last_save = self.last_log_t = time.monotonic()
-        self.start_step = self.last_log_step = state.global_step
+        self.last_log_step = state.global_step
         self.start_tokens = self.last_tokens = int(state.num_input_tokens_seen or 0)
+        self.clock.begin(step=state.global_step, tokens=self.start_tokens, now=self.start)
         self.writer.status("training")
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         now = time.monotonic()
+        self._progress(state, now)
         if not self.final_checkpoint and state.global_step >= state.max_steps:
             # transformers saves a full checkpoint (optimizer, RNG, ...) at the last step whenever
             # save_strategy is "steps" - which run.py uses even for the spec's "no", so that time-
@@ -126,6 +126,12 @@ class EngineCallback(TrainerCallback):
             control.should_save = True
         if control.should_save:
             self.last_save = now
+
+    def _progress(self, state: TrainerState, now: float) -> None:
+        tokens = int(state.num_input_tokens_seen or 0)
+        sample = self.clock.tick(step=state.global_step, total=state.max_steps, tokens=tokens, now=now)
+        if sample is not None:
+            self.writer.emit("progress", epoch=state.epoch, **sample)
 
     def _cancel_requested(self, args: TrainingArguments) -> bool:
         if self.world_size == 1:
@@ -177,8 +183,7 @@ class EngineCallback(TrainerCallback):
         d_steps = step - self.last_log_step
         d_tokens = tokens - self.last_tokens
         elapsed = now - self.start
-        done_here = step - self.start_step
-        eta = elapsed / done_here * (total - step) if done_here > 0 and total else None
+        eta = self.clock.eta(step, total, now)
         samples_per_step = (
             args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
         )
@@ -196,7 +201,7 @@ class EngineCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 3),
             "eta_s": round(eta, 1) if eta is not None else None,
             "progress": step / total if total else None,
-            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "peak_rss_mb": round(own_peak_rss_mb(), 1),
         }
         # Stage-specific extras (DPO rewards/*, logps/*) go along as-is.
         for key, val in logs.items():

@@ -32,6 +32,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "llama3",
     "deepseek3",
     "mistral",
+    "phi",
 )
 
 BOS = "\x00<bos>"  # slot markers; never valid text, so they cannot clash with content
@@ -246,6 +247,14 @@ NAMED_TEMPLATES: dict[str, SlotTemplate] = {
         system=("{content}\n\n",),
         prefix=(BOS,),
         system_in_user=True,
+    ),
+    # Phi-3: the turn markers are special tokens; `<|end|>` ends every turn (LF replaces the eos with it)
+    "phi": SlotTemplate(
+        name="phi",
+        user=("<|user|>\n{content}<|end|>\n<|assistant|>\n",),
+        assistant=("{content}<|end|>\n",),
+        system=("<|system|>\n{content}<|end|>\n",),
+        stop_words=("<|end|>",),
     ),
 }
 

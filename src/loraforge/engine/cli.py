@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from loraforge.engine.demo_families import ARCHS
 from loraforge.engine.events import (
     ErrorEvent,
     EvalEvent,
@@ -36,9 +37,14 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="hide library log lines (events still show)")
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("demo-model", help="build a tiny random-init model with a local tokenizer")
+    p = sub.add_parser(
+        "demo-model",
+        help="build a tiny random-init model with a local tokenizer",
+        description="Build a random-init model of one family (its own chat template, the layout of an "
+        "LLaMA-Factory template) with a tokenizer trained on the bundled text; no download.",
+    )
     p.add_argument("out_dir", type=Path)
-    p.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
+    p.add_argument("--arch", choices=list(ARCHS), default="qwen2", help="model family (default: qwen2)")
     p.add_argument("--size", choices=["tiny", "small"], default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_demo_model)

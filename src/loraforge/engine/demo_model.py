@@ -4,9 +4,9 @@ Tests, benchmarks and the out-of-the-box demo need a real Hugging Face model fol
 `AutoModelForCausalLM` / `AutoTokenizer` load like any other. We make one on the spot:
 
 * a byte-level BPE tokenizer trained with `tokenizers` on the text bundled in `engine/assets/`;
-* a `qwen2` or `llama` config of the requested size with seeded random weights;
-* a chat template (qwen2: ChatML with `<|im_start|>`/`<|im_end|>`; llama: LLaMA-Factory's
-  `default` layout, the same one the peer benchmark's model uses).
+* a `qwen2`, `llama`, `mistral` or `phi3` config of the requested size with seeded random weights;
+* a chat template in the family's layout (`engine/demo_families.py`: qwen2 ChatML; llama LLaMA-Factory's
+  `default`, the same one the peer benchmark's model uses; mistral `[INST]`; phi3 `<|user|>`).
 
 Everything is deterministic for a seed: the same call writes byte-identical files.
 """
@@ -24,7 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-Arch = Literal["qwen2", "llama"]
+from loraforge.engine.demo_families import ARCHS, Arch, Family, family
+
+__all__ = ["ARCHS", "Arch", "Size", "build_demo_model", "cached_demo_model"]
+
 Size = Literal["tiny", "small"]
 
 # Dimensions. "small" matches the peer benchmark's llama-small (hidden 256, 4 layers, FFN 688).
@@ -44,30 +47,6 @@ QWEN2_SPLIT_REGEX = (
     r"""\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
-QWEN2_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-LLAMA_SPECIAL = ["<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>"]
-
-# ChatML, as Qwen2-Instruct uses it (without Qwen's built-in default system prompt, so a
-# conversation without a system message renders exactly what it contains).
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-# LLaMA-Factory's `default` template token for token (system "System: {c}</s>\n", user
-# "Human: {c}</s>\nAssistant:", assistant "{c}</s>\n"); the user turn already ends with the
-# generation prompt, so add_generation_prompt adds nothing.
-DEFAULT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ 'System: ' + message['content'] + eos_token + '\n' }}"
-    "{% elif message['role'] == 'user' %}{{ 'Human: ' + message['content'] + eos_token + '\nAssistant:' }}"
-    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + eos_token + '\n' }}"
-    "{% endgeneration %}{% endif %}"
-    "{% endfor %}"
-)
-
 _ASSET_FILES = ("corpus_en.txt", "corpus_zh.txt", "corpus_qa.txt")
 # Bump when the build changes in a way that alters output files (invalidates cached builds).
 BUILD_VERSION = "1"
@@ -83,20 +62,19 @@ def _corpus_texts() -> list[str]:
     return texts
 
 
-def _training_iterator(arch: Arch) -> Iterator[str]:
+def _training_iterator(fam: Family) -> Iterator[str]:
     yield from _corpus_texts()
     # The template's fixed words, repeated so that they become whole tokens as in a real vocab.
-    fixed = ["Human: ", "\nAssistant:", "System: ", "user\n", "assistant\n", "system\n"]
+    fixed = ["Human: ", "\nAssistant:", "System: ", "user\n", "assistant\n", "system\n", *fam.template_words]
     for _ in range(50):
         yield from fixed
 
 
-def _train_tokenizer(arch: Arch, vocab_size: int) -> Any:
+def _train_tokenizer(fam: Family, vocab_size: int) -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token=None))
-    special = QWEN2_SPECIAL if arch == "qwen2" else LLAMA_SPECIAL
-    if arch == "qwen2":
+    if fam.arch == "qwen2":
         tok.normalizer = normalizers.NFC()
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [
@@ -109,47 +87,30 @@ def _train_tokenizer(arch: Arch, vocab_size: int) -> Any:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=special,
+        special_tokens=list(fam.special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_training_iterator(arch), trainer=trainer)
+    tok.train_from_iterator(_training_iterator(fam), trainer=trainer)
     return tok
 
 
-def _hf_tokenizer(arch: Arch, raw: Any) -> Any:
+def _hf_tokenizer(fam: Family, raw: Any) -> Any:
     from transformers import PreTrainedTokenizerFast
 
-    if arch == "qwen2":
-        # (special tokens passed as a dict: ruff's S106 mistakes `*_token=` literals for passwords)
-        special: dict[str, Any] = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None}
-        hf = PreTrainedTokenizerFast(
-            tokenizer_object=raw,
-            unk_token=None,
-            additional_special_tokens=["<|im_start|>"],
-            **special,
-            model_max_length=2048,
-            padding_side="right",
-        )
-        hf.chat_template = CHATML_TEMPLATE
-    else:
-        special = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
-        hf = PreTrainedTokenizerFast(
-            tokenizer_object=raw,
-            unk_token=None,
-            **special,
-            additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-            model_max_length=2048,
-            padding_side="right",
-        )
-        hf.chat_template = DEFAULT_TEMPLATE
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        unk_token=None,
+        additional_special_tokens=list(fam.extra_special),
+        **fam.roles,
+        model_max_length=2048,
+        padding_side="right",
+    )
+    hf.chat_template = fam.chat_template
     return hf
 
 
-def _config(arch: Arch, size: Size, tokenizer: Any) -> Any:
-    from transformers import LlamaConfig, Qwen2Config
-
-    dims = SIZES[size]
+def _config(fam: Family, size: Size, tokenizer: Any) -> Any:
     vocab = max(VOCAB[size], _round_up(len(tokenizer), 64))
     common: dict[str, Any] = {
         "vocab_size": vocab,
@@ -157,12 +118,8 @@ def _config(arch: Arch, size: Size, tokenizer: Any) -> Any:
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
-        **dims,
     }
-    if arch == "qwen2":
-        # Qwen2-0.5B-like: grouped-query attention (2 KV heads) and tied embeddings.
-        return Qwen2Config(num_key_value_heads=2, tie_word_embeddings=True, **common)
-    return LlamaConfig(num_key_value_heads=dims["num_attention_heads"], tie_word_embeddings=False, **common)
+    return fam.config(SIZES[size], common)
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -177,8 +134,7 @@ def build_demo_model(
     The folder loads with `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained`;
     the build checks that the reloaded tokenizer encodes and templates text exactly as built.
     """
-    if arch not in ("qwen2", "llama"):
-        raise ValueError(f"arch must be 'qwen2' or 'llama', got {arch!r}")
+    fam = family(arch)
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
 
@@ -187,8 +143,8 @@ def build_demo_model(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _hf_tokenizer(arch, _train_tokenizer(arch, VOCAB[size]))
-    config = _config(arch, size, tokenizer)
+    tokenizer = _hf_tokenizer(fam, _train_tokenizer(fam, VOCAB[size]))
+    config = _config(fam, size, tokenizer)
 
     # Seed a private generator state so the weights depend on `seed` only, and restore the
     # caller's RNG afterwards (tests may rely on their own seeding).
@@ -196,7 +152,10 @@ def build_demo_model(
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    end_of_turn = tokenizer.convert_tokens_to_ids(fam.end_of_turn)
+    # A turn may end with its own marker (Phi-3's <|end|>) besides the eos: generation stops at either.
+    eos = tokenizer.eos_token_id
+    model.generation_config.eos_token_id = eos if end_of_turn == eos else [eos, end_of_turn]
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "demo_model.json").write_text(
@@ -230,6 +189,7 @@ def _check_round_trip(out: Path, built: Any) -> None:
 def _cache_key(arch: str, size: str, seed: int) -> str:
     h = hashlib.sha256(BUILD_VERSION.encode())
     h.update(Path(__file__).read_bytes())
+    h.update(Path(__file__).with_name("demo_families.py").read_bytes())  # configs and chat templates
     for text in _corpus_texts():
         h.update(text.encode("utf-8"))
     return f"{arch}-{size}-s{seed}-{h.hexdigest()[:12]}"

@@ -36,6 +36,8 @@ Status = Literal[
     "loading_model", "loading_data", "training", "evaluating", "saving", "succeeded", "failed", "cancelled"
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+# Emitted by clocks and threads rather than by the run's course: dropped after the final status.
+_PERIODIC = frozenset({"resource", "progress"})
 
 
 class _Event(BaseModel):
@@ -74,6 +76,23 @@ class MetricEvent(_Event):
     cuda_peak_allocated_mb: float | None = None
     gpu_util_pct: float | None = None
     mfu: float | None = Field(default=None, description="Model FLOPs utilisation, 6*N*tokens convention.")
+
+
+class ProgressEvent(_Event):
+    """Where training stands, after a step (at most about once a second; `engine/progress.py`),
+    independent of `logging_steps`. Times, ETA and tokens/s are of the current attempt only."""
+
+    type: Literal["progress"] = "progress"
+    step: int
+    total_steps: int | None = None
+    epoch: float | None = None
+    progress: float | None = Field(default=None, description="0..1 fraction of total_steps done.")
+    elapsed_s: float | None = Field(default=None, description="Seconds since this attempt's training began.")
+    eta_s: float | None = Field(default=None, description="Seconds left at this attempt's pace.")
+    tokens_per_s: float | None = Field(
+        default=None, description="Non-padding tokens per second since the last one."
+    )
+    tokens_total: int | None = None
 
 
 class EvalEvent(_Event):
@@ -119,20 +138,27 @@ class GpuSample(BaseModel):
     mem_used_mb: float | None = None
     mem_total_mb: float | None = None
     temp_c: float | None = None
+    mem_peak_mb: float | None = Field(default=None, description="Highest mem_used_mb of the samples so far.")
+    util_avg_pct: float | None = Field(default=None, description="Mean util_pct of the samples so far.")
 
 
 class ResourceEvent(_Event):
-    """A periodic sample of what the run uses (`engine/resources.py`); `gpus` is empty without NVML."""
+    """A periodic sample of what the run uses (`engine/resources.py`); `gpus` is empty without NVML.
+    The peak and average fields summarise every sample of this attempt so far, this one included, so
+    the last sample of a finished run carries the run's summary."""
 
     type: Literal["resource"] = "resource"
     cpu_pct: float | None = Field(default=None, description="CPU of the process tree; 100 = one core.")
     rss_mb: float | None = Field(default=None, description="Resident memory of the process tree.")
+    peak_rss_mb: float | None = Field(default=None, description="Highest resident memory so far (>= rss_mb).")
+    cpu_avg_pct: float | None = Field(default=None, description="Mean cpu_pct of the samples so far.")
     gpus: list[GpuSample] = Field(default_factory=list)
 
 
 Event = Annotated[
     StatusEvent
     | MetricEvent
+    | ProgressEvent
     | EvalEvent
     | CheckpointEvent
     | ArtifactEvent
@@ -142,7 +168,9 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EventType = Literal["status", "metric", "eval", "checkpoint", "artifact", "log", "error", "resource"]
+EventType = Literal[
+    "status", "metric", "progress", "eval", "checkpoint", "artifact", "log", "error", "resource"
+]
 
 
 def _finite(value: Any) -> Any:
@@ -209,7 +237,7 @@ class EventWriter:
         if not self.enabled:
             return None
         with self._lock:
-            if self._finished and event_type == "resource":
+            if self._finished and event_type in _PERIODIC:
                 return None
             self._seq += 1
             event = EVENT_ADAPTER.validate_python({"type": event_type, **_finite(data), "seq": self._seq})

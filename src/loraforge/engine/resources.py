@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+import sys
 import threading
 from typing import Any, Protocol
 
@@ -93,8 +95,47 @@ class _Nvml:
             self.available = False
 
 
+def own_peak_rss_mb() -> float:
+    """This process's highest resident set size so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / _MB if sys.platform == "darwin" else peak / 1024
+
+
+class RunSummary:
+    """Peaks and averages over every sample taken so far. The peak is never below the latest sample:
+    it is the maximum over all samples (the current one included) and this process's own kernel-
+    recorded peak, which also catches a spike between two samples."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.peak_rss_mb = 0.0
+        self._cpu_sum = 0.0
+        self._gpu: dict[int, tuple[float, float, int]] = {}  # index -> (peak mem, util sum, util samples)
+
+    def add(
+        self, cpu_pct: float, rss_mb: float, gpus: list[dict[str, Any]], own_peak_mb: float
+    ) -> dict[str, Any]:
+        """Fold one sample in; returns the summary fields to send along with it."""
+        self.samples += 1
+        self._cpu_sum += cpu_pct
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb, own_peak_mb)
+        for gpu in gpus:
+            peak, util_sum, n = self._gpu.get(gpu["index"], (0.0, 0.0, 0))
+            peak = max(peak, float(gpu.get("mem_used_mb") or 0.0))
+            if isinstance(gpu.get("util_pct"), float):
+                util_sum, n = util_sum + gpu["util_pct"], n + 1
+            self._gpu[gpu["index"]] = (peak, util_sum, n)
+            gpu["mem_peak_mb"] = round(peak, 1) if "mem_used_mb" in gpu else None
+            gpu["util_avg_pct"] = round(util_sum / n, 1) if n else None
+        return {
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "cpu_avg_pct": round(self._cpu_sum / self.samples, 1),
+        }
+
+
 class ResourceSampler:
-    """Emits `{"type": "resource", cpu_pct, rss_mb, gpus: [...]}` every `interval_s` seconds.
+    """Emits `{"type": "resource", cpu_pct, rss_mb, peak_rss_mb, cpu_avg_pct, gpus: [...]}` every
+    `interval_s` seconds (the peak and average over this run's samples so far: `RunSummary`).
 
     `start()` launches a daemon thread (it never keeps a finished run alive); `stop()` ends it and
     waits briefly. The first sample comes after one interval: psutil's cpu_percent needs a previous
@@ -109,6 +150,7 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._nvml: _Nvml | None = None
+        self.summary = RunSummary()
 
     def start(self) -> None:
         if self.interval_s <= 0 or self._thread is not None:
@@ -163,7 +205,10 @@ class ResourceSampler:
         return cpu, rss / _MB
 
     def sample(self) -> dict[str, Any]:
-        """One reading: `{"cpu_pct", "rss_mb", "gpus"}`."""
+        """One reading: `{"cpu_pct", "rss_mb", "peak_rss_mb", "cpu_avg_pct", "gpus"}`."""
         cpu, rss_mb = self._tree_cpu()
         gpus = self._nvml.sample() if self._nvml is not None and self._nvml.available else []
-        return {"cpu_pct": round(cpu, 1), "rss_mb": round(rss_mb, 1), "gpus": gpus}
+        summary = self.summary.add(
+            cpu, rss_mb, gpus, own_peak_rss_mb() if self._root.pid == os.getpid() else 0.0
+        )
+        return {"cpu_pct": round(cpu, 1), "rss_mb": round(rss_mb, 1), **summary, "gpus": gpus}

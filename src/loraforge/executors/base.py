@@ -94,7 +94,8 @@ class Executor(Protocol):
         ...
 
     def stop(self, ref: ProcessRef) -> None:
-        """Graceful: the engine checkpoints and reports `cancelled`."""
+        """Graceful: the engine checkpoints and reports `cancelled`, which ends a stopping job as
+        `stopped` (the watcher decides that, not the executor)."""
         ...
 
     def cancel(self, ref: ProcessRef) -> None:

@@ -11,9 +11,10 @@
   as with the local executor. `state()` restarts the mirror after a server restart and does a last,
   synchronous sync once Ray reports the job finished, before the scheduler reads the log tail.
 - stop and cancel are both `stop_job`: Ray sends SIGTERM to the entrypoint's process tree (the engine
-  checkpoints and reports `cancelled`) and SIGKILL after `RAY_JOB_STOP_WAIT_TIME_S`, which we set per job
-  to `LORAFORGE_JOB_STOP_TIMEOUT_SECONDS`. Ray has no immediate kill; a cancelled job is `cancelled` in
-  the database at once and its process ends within that bound.
+  checkpoints and reports `cancelled`; a stopping job becomes `stopped`) and SIGKILL after
+  `RAY_JOB_STOP_WAIT_TIME_S`, which we set per job to `LORAFORGE_JOB_STOP_TIMEOUT_SECONDS`. Ray has no
+  immediate kill; a cancelled job is `cancelled` in the database at once and its process ends within
+  that bound.
 - Every HTTP call has a timeout, and after a connection failure calls fail fast for a few seconds, so an
   unreachable Ray never hangs the scheduler: launching fails with `launch_failed` and a readable message.
 """

@@ -85,10 +85,12 @@ export function compareView(raw: unknown): CompareView {
   }
 }
 
-/** A changed sample is usually {before, after}; show both when present. */
-export function changedPair(sample: unknown): { before: unknown; after: unknown } | null {
-  if (isRecord(sample) && 'before' in sample && 'after' in sample) return { before: sample.before, after: sample.after }
-  if (isRecord(sample) && 'old' in sample && 'new' in sample) return { before: sample.old, after: sample.new }
+/** A changed sample is usually {row, before, after}; both sides (and the row number) when present. */
+export function changedPair(sample: unknown): { before: unknown; after: unknown; row: number | null } | null {
+  if (!isRecord(sample)) return null
+  const row = typeof sample.row === 'number' ? sample.row : null
+  if ('before' in sample && 'after' in sample) return { before: sample.before, after: sample.after, row }
+  if ('old' in sample && 'new' in sample) return { before: sample.old, after: sample.new, row }
   return null
 }
 
@@ -113,4 +115,27 @@ export function reportView(raw: unknown): ReportView | null {
 /** Added samples carry `after`, removed ones `before` (with their row number): show that side. */
 export function sideSample(sample: unknown, side: 'before' | 'after'): unknown {
   return isRecord(sample) && side in sample ? sample[side] : sample
+}
+
+export interface EstimateView {
+  rowsIn: number
+  sampleRows: number
+  extrapolated: boolean
+}
+
+/** How a dry run's report was counted: over every row, or over the first `sampleRows` and scaled. */
+export function estimateView(raw: unknown): EstimateView | null {
+  const estimate = isRecord(raw) && isRecord(raw.estimate) ? raw.estimate : null
+  if (!estimate || typeof estimate.rows_in !== 'number' || typeof estimate.sample_rows !== 'number') return null
+  return { rowsIn: estimate.rows_in, sampleRows: estimate.sample_rows, extrapolated: estimate.extrapolated === true }
+}
+
+/** "Use for training": the job form with this dataset and its current version (query keys the form reads). */
+export function trainingRoute(dataset: { id: number; current_version_id: number | null }): {
+  name: 'job-new'
+  query: Record<string, string>
+} {
+  const query: Record<string, string> = { dataset: String(dataset.id) }
+  if (dataset.current_version_id !== null) query.version = String(dataset.current_version_id)
+  return { name: 'job-new', query }
 }

@@ -5,6 +5,7 @@
  */
 import type { Provider } from '@/api/providers'
 import type { ModelInfo, ModelVersion, RegisteredModel, VersionMetrics } from '@/api/models'
+import { NAME_MAX_LENGTH } from '@/lib/names'
 
 /** The built-in demo model: always servable, never a registry row (so it has no detail page). */
 export const DEMO_MODEL = 'demo-tiny'
@@ -40,6 +41,22 @@ export function formatLoss(value: number | null | undefined): string {
 }
 
 // ----- what a row shows -----
+
+type Translate = (key: string, params?: Record<string, unknown>) => string
+
+/** The training (or merge) job behind a model's current version, if it came from one. */
+export function sourceJobOf(model: Pick<RegisteredModel, 'current_version'>): ModelVersion['source_job'] {
+  return model.current_version?.source_job ?? null
+}
+
+// What servers before the lineage links wrote as a fine-tuned model's description, in English.
+const GENERATED_DESCRIPTION = /^Fine-tuned by job (\d+) \((.*)\)$/s
+
+/** A model's description to show: the owner's text, or an old generated one in the UI's language. */
+export function descriptionText(description: string, t: Translate): string {
+  const generated = GENERATED_DESCRIPTION.exec(description)
+  return generated ? t('jobsModels.generatedDescription', { id: generated[1], name: generated[2] }) : description
+}
 
 /** The detected folder info of a model: its current version's. */
 export function modelInfo(model: Pick<RegisteredModel, 'current_version'>): ModelInfo {
@@ -155,7 +172,7 @@ export function normalizeTags(tags: readonly string[]): string[] {
 // ----- validation (the server's rules; its answer still decides) -----
 
 /** A registered model's name; `@v<n>` is reserved for versions, `ft:` for fine-tuned models. */
-export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/
+export const MODEL_NAME_PATTERN = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,${NAME_MAX_LENGTH - 1}}$`)
 /** `org/name` on the Hugging Face Hub. */
 export const HUB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/
 export const PROVIDER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/

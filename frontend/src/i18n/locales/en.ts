@@ -1,14 +1,28 @@
 import jobPage from './jobPage.en'
+import datasetTools from './datasetTools.en'
+import datasetPrep from './datasetPrep.en'
+import promptLibrary from './promptLibrary.en'
 import chat from './chat.en'
 import jobs from './jobs.en'
+import jobFields from './jobFields.en'
+import jobsModels from './jobsModels.en'
 import models from './models.en'
+import firstRun from './firstRun.en'
+import dashboard from './dashboard.en'
 
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
   jobs,
+  jobFields,
+  jobsModels,
   jobPage,
+  datasetTools,
+  datasetPrep,
+  promptLibrary,
   models,
   chat,
+  firstRun,
+  dashboard,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',
@@ -54,6 +68,8 @@ const en = {
   },
   header: {
     toggleSidebar: 'Collapse or expand the sidebar',
+    openMenu: 'Open the menu',
+    more: 'Language, theme and account',
     language: 'Language',
     darkMode: 'Dark mode',
     lightMode: 'Light mode',
@@ -85,22 +101,6 @@ const en = {
     goLogin: 'Sign in',
     registered: 'Account created. Sign in to continue.',
     sessionExpired: 'Your session has ended. Please sign in again.',
-  },
-  dashboard: {
-    welcome: 'Welcome, {name}',
-    intro:
-      'This is your workspace. As LoRAForge grows, this page will summarise everything you are training and serving.',
-    recentJobs: 'Recent training jobs',
-    recentJobsEmpty:
-      'Your latest fine-tuning jobs (SFT, DPO, pretraining with LoRA, QLoRA or full weights) will be listed here with status, progress and ETA once training lands.',
-    datasets: 'Datasets',
-    datasetsEmpty:
-      'Uploaded and versioned datasets (alpaca, sharegpt, OpenAI messages, preference pairs, plain text) will appear here.',
-    models: 'Models',
-    modelsEmpty: 'Fine-tuned models and adapters ready to evaluate, export or chat with will appear here.',
-    gpu: 'GPU',
-    gpuEmpty: 'Live GPU utilisation, memory and the jobs running on each device will be shown here.',
-    comingSoon: 'Coming soon',
   },
   profile: {
     title: 'Profile',
@@ -172,6 +172,7 @@ const en = {
     roleChanged: 'Role of {name} changed to {role}',
     statusChanged: 'Status of {name} updated',
     you: 'you',
+    notSelf: 'You cannot change your own role, disable or delete yourself: ask another admin.',
     empty: 'No users match.',
   },
   audit: {
@@ -216,7 +217,6 @@ const en = {
     deleteConfirm: 'Delete the dataset "{name}" with all its versions? This cannot be undone.',
     deleted: 'Dataset deleted',
     useForTraining: 'Use for training',
-    useForTrainingSoon: 'Training jobs arrive with the jobs capability; this button will open the job form.',
     formats: {
       alpaca: 'Alpaca',
       sharegpt: 'ShareGPT',
@@ -298,6 +298,16 @@ const en = {
       roles: 'Messages by role',
       noData: 'Nothing to chart',
       approximate: 'Token counts are a fast approximation: no tokenizer is registered locally for this dataset.',
+      summary: {
+        min: 'min',
+        max: 'max',
+        mean: 'mean',
+        median: 'median',
+        p50: 'p50',
+        p95: 'p95',
+        p99: 'p99',
+        total: 'total',
+      },
     },
     errors: {
       valid: '{n} valid',
@@ -352,7 +362,8 @@ const en = {
         seed: 'Seed',
       },
       help: {
-        clean_text: 'Strip control characters and HTML; normalize Unicode and whitespace.',
+        clean_text:
+          'In prose: remove HTML tags and control characters, unescape entities, tidy spaces. Code blocks, generics and other angle brackets that are not HTML stay as they are.',
         remove_stopwords: 'Drop English and Chinese stop words.',
         tokenize: "Tokenize once now with a local model's tokenizer and cache the result for training.",
         dedupe: 'Remove exact duplicates and duplicates after normalization.',
@@ -369,7 +380,8 @@ const en = {
       },
       tokenizerPlaceholder: 'A local model folder, e.g. demo-tiny',
       dryRun: 'Dry run',
-      dryRunHint: 'A dry run shows the first rows before and after, and changes nothing.',
+      dryRunHint:
+        'A dry run counts what the run would remove from every row, shows the first rows, and changes nothing.',
       apply: 'Apply as a new version',
       dryRunTitle: 'Dry run',
       before: 'Before',

@@ -17,6 +17,7 @@ const jobPage = {
     succeeded: 'Succeeded',
     failed: 'Failed',
     cancelled: 'Cancelled',
+    stopped: 'Stopped',
   },
   engineStatus: {
     loading_model: 'Loading the model',
@@ -26,7 +27,8 @@ const jobPage = {
     saving: 'Saving',
     succeeded: 'Succeeded',
     failed: 'Failed',
-    cancelled: 'Cancelled',
+    // The engine says `cancelled` only when it was asked to stop (SIGTERM; a cancel kills it silently).
+    cancelled: 'Stopped',
   },
   action: {
     start: 'Start',
@@ -45,6 +47,11 @@ const jobPage = {
     cancel:
       'Cancel now? The engine is killed at once; only checkpoints already saved remain. Stop instead to save one first.',
     delete: 'Delete job “{name}” and its files?',
+  },
+  stopped: {
+    resumable: 'Stopped at step {step}. Resume continues from {checkpoint}.',
+    resumableNoStep: 'Stopped before training went on. Resume continues from {checkpoint}.',
+    nothingToResume: 'Stopped before any checkpoint was saved: nothing to resume. Clone the job to rerun it.',
   },
   done: {
     stopping: 'Stopping: the engine saves a checkpoint first',
@@ -90,6 +97,12 @@ const jobPage = {
     rss: 'Memory (RSS)',
     peak: 'peak {value}',
     gpu: 'GPU {index}',
+    summaryTitle: 'Over the run (last attempt)',
+    peakRss: 'Peak memory (RSS)',
+    avgCpu: 'Average CPU',
+    gpuPeakMem: 'GPU {index} peak memory',
+    gpuAvgUtil: 'GPU {index} average use',
+    noSummary: 'No resource samples were recorded',
   },
   tabs: {
     logs: 'Logs',

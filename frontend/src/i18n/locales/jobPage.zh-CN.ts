@@ -17,6 +17,7 @@ const jobPage: JobPageMessages = {
     succeeded: '已完成',
     failed: '失败',
     cancelled: '已取消',
+    stopped: '已停止',
   },
   engineStatus: {
     loading_model: '加载模型',
@@ -26,7 +27,7 @@ const jobPage: JobPageMessages = {
     saving: '保存中',
     succeeded: '已完成',
     failed: '失败',
-    cancelled: '已取消',
+    cancelled: '已停止',
   },
   action: {
     start: '启动',
@@ -44,6 +45,11 @@ const jobPage: JobPageMessages = {
   confirm: {
     cancel: '立即取消？训练进程会被直接终止，只保留已保存的检查点。若要先保存检查点，请使用“停止”。',
     delete: '删除任务“{name}”及其文件？',
+  },
+  stopped: {
+    resumable: '已在第 {step} 步停止。“恢复”将从 {checkpoint} 继续。',
+    resumableNoStep: '在训练继续之前已停止。“恢复”将从 {checkpoint} 继续。',
+    nothingToResume: '在保存任何检查点之前已停止，没有可恢复的内容。请克隆该任务重新开始。',
   },
   done: {
     stopping: '正在停止：训练引擎会先保存检查点',
@@ -89,6 +95,12 @@ const jobPage: JobPageMessages = {
     rss: '内存（RSS）',
     peak: '峰值 {value}',
     gpu: 'GPU {index}',
+    summaryTitle: '运行期间（最近一次尝试）',
+    peakRss: '内存峰值（RSS）',
+    avgCpu: '平均 CPU',
+    gpuPeakMem: 'GPU {index} 显存峰值',
+    gpuAvgUtil: 'GPU {index} 平均利用率',
+    noSummary: '未记录资源采样',
   },
   tabs: {
     logs: '日志',

@@ -115,7 +115,7 @@ const models = {
   },
   validation: {
     required: 'Required',
-    modelName: "Letters, digits and . _ : / {'@'} - only, starting with a letter or digit (at most 200).",
+    modelName: "Letters, digits and . _ : / {'@'} - only, starting with a letter or digit (at most 100).",
     modelNameVersion: "A name cannot end in {'@'}v<number>: that suffix picks a version.",
     modelNameFt: 'Names starting with ft: are reserved for fine-tuned models.',
     modelNameReserved: 'This name is reserved for the built-in demo model.',

@@ -113,7 +113,7 @@ const models: ModelsMessages = {
   },
   validation: {
     required: '必填',
-    modelName: "只能包含字母、数字和 . _ : / {'@'} -，以字母或数字开头（最多 200 个字符）。",
+    modelName: "只能包含字母、数字和 . _ : / {'@'} -，以字母或数字开头（最多 100 个字符）。",
     modelNameVersion: "名称不能以 {'@'}v<数字> 结尾：该后缀用于选择版本。",
     modelNameFt: '以 ft: 开头的名称保留给微调模型。',
     modelNameReserved: '该名称保留给内置演示模型。',

@@ -1,15 +1,29 @@
 import type { MessageSchema } from './en'
 import jobPage from './jobPage.zh-CN'
+import datasetTools from './datasetTools.zh-CN'
+import datasetPrep from './datasetPrep.zh-CN'
+import promptLibrary from './promptLibrary.zh-CN'
 import chat from './chat.zh-CN'
 import jobs from './jobs.zh-CN'
+import jobFields from './jobFields.zh-CN'
+import jobsModels from './jobsModels.zh-CN'
 import models from './models.zh-CN'
+import firstRun from './firstRun.zh-CN'
+import dashboard from './dashboard.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
   jobs,
+  jobFields,
+  jobsModels,
   jobPage,
+  datasetTools,
+  datasetPrep,
+  promptLibrary,
   models,
   chat,
+  firstRun,
+  dashboard,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',
@@ -55,6 +69,8 @@ const zhCN: MessageSchema = {
   },
   header: {
     toggleSidebar: '折叠或展开侧边栏',
+    openMenu: '打开菜单',
+    more: '语言、主题和账户',
     language: '语言',
     darkMode: '深色模式',
     lightMode: '浅色模式',
@@ -86,20 +102,6 @@ const zhCN: MessageSchema = {
     goLogin: '登录',
     registered: '账户已创建，请登录。',
     sessionExpired: '会话已结束，请重新登录。',
-  },
-  dashboard: {
-    welcome: '欢迎，{name}',
-    intro: '这是您的工作台。随着 LoRAForge 功能上线，这里将汇总您正在训练和部署的一切。',
-    recentJobs: '最近的训练任务',
-    recentJobsEmpty:
-      '训练功能上线后，您最近的微调任务（SFT、DPO、预训练；LoRA、QLoRA 或全参数）将在此列出，并显示状态、进度和预计剩余时间。',
-    datasets: '数据集',
-    datasetsEmpty: '已上传并带版本的数据集（alpaca、sharegpt、OpenAI messages、偏好对、纯文本）将显示在这里。',
-    models: '模型',
-    modelsEmpty: '可评估、导出或对话的微调模型与适配器将显示在这里。',
-    gpu: 'GPU',
-    gpuEmpty: '这里将实时显示 GPU 利用率、显存以及每块设备上运行的任务。',
-    comingSoon: '即将推出',
   },
   profile: {
     title: '个人资料',
@@ -170,6 +172,7 @@ const zhCN: MessageSchema = {
     roleChanged: '{name} 的角色已改为{role}',
     statusChanged: '{name} 的状态已更新',
     you: '您',
+    notSelf: '不能修改自己的角色、停用或删除自己：请让另一位管理员操作。',
     empty: '没有匹配的用户。',
   },
   audit: {
@@ -214,7 +217,6 @@ const zhCN: MessageSchema = {
     deleteConfirm: '删除数据集“{name}”及其全部版本？此操作不可撤销。',
     deleted: '数据集已删除',
     useForTraining: '用于训练',
-    useForTrainingSoon: '训练任务将随“任务”功能上线；届时此按钮会打开任务表单。',
     formats: {
       alpaca: 'Alpaca',
       sharegpt: 'ShareGPT',
@@ -296,6 +298,16 @@ const zhCN: MessageSchema = {
       roles: '按角色统计消息',
       noData: '没有可绘制的数据',
       approximate: 'Token 数为快速估算：本地没有为此数据集注册分词器。',
+      summary: {
+        min: '最小',
+        max: '最大',
+        mean: '平均',
+        median: '中位数',
+        p50: 'P50',
+        p95: 'P95',
+        p99: 'P99',
+        total: '合计',
+      },
     },
     errors: {
       valid: '有效 {n} 行',
@@ -350,7 +362,8 @@ const zhCN: MessageSchema = {
         seed: '随机种子',
       },
       help: {
-        clean_text: '去除控制字符和 HTML，规范化 Unicode 与空白。',
+        clean_text:
+          '在正文中：去除 HTML 标签和控制字符，还原实体，整理空白。代码块、泛型以及其他非 HTML 的尖括号保持原样。',
         remove_stopwords: '去除中英文停用词。',
         tokenize: '现在用本地模型的分词器分词一次并缓存，供训练使用。',
         dedupe: '去除完全重复及规范化后重复的样本。',
@@ -367,7 +380,7 @@ const zhCN: MessageSchema = {
       },
       tokenizerPlaceholder: '本地模型目录名，例如 demo-tiny',
       dryRun: '试运行',
-      dryRunHint: '试运行会展示前几行处理前后的对比，不做任何修改。',
+      dryRunHint: '试运行会统计每一行将被移除的情况，展示前几行，且不做任何修改。',
       apply: '应用并生成新版本',
       dryRunTitle: '试运行',
       before: '处理前',

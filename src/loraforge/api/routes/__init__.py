@@ -18,11 +18,13 @@ from loraforge.api.routes import (
     notifications,
     providers,
     retention,
+    system,
 )
 from loraforge.api.routes import job_templates as templates
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 api_router.include_router(health.router)
+api_router.include_router(system.router)
 api_router.include_router(auth.router)
 api_router.include_router(admin.router)
 api_router.include_router(datasets.router)

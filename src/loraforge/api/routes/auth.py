@@ -37,6 +37,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 REFRESH_COOKIE = "loraforge_refresh"
 # Only the auth endpoints ever see the refresh token; other requests never carry it.
 REFRESH_COOKIE_PATH = "/api/auth"
+# A readable companion of the refresh cookie that holds no secret, only "1": the web app probes
+# /refresh at start-up only when it is there, so a signed-out visitor's page makes no request that
+# fails (a failed request is a console error). Same lifetime as the refresh cookie, set and cleared
+# with it; a page that learns the session is gone (a refused refresh) clears it itself.
+SESSION_HINT_COOKIE = "loraforge_signed_in"
 
 RefreshCookie = Annotated[
     str | None, Cookie(alias=REFRESH_COOKIE, description="Refresh token (HttpOnly cookie set by login).")
@@ -58,6 +63,16 @@ def _set_refresh_cookie(response: Response, result: auth.LoginResult, settings: 
         httponly=True,
         samesite="strict",
     )
+    response.set_cookie(
+        SESSION_HINT_COOKIE,
+        "1",
+        max_age=max_age,
+        expires=refresh.expires_at if refresh.remember_me else None,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=False,
+        samesite="strict",
+    )
 
 
 def _clear_refresh_cookie(response: Response, settings: Settings) -> None:
@@ -67,6 +82,9 @@ def _clear_refresh_cookie(response: Response, settings: Settings) -> None:
         secure=settings.cookie_secure,
         httponly=True,
         samesite="strict",
+    )
+    response.delete_cookie(
+        SESSION_HINT_COOKIE, path="/", secure=settings.cookie_secure, httponly=False, samesite="strict"
     )
 
 

@@ -4,6 +4,7 @@ Thin: parse, call `services.datasets.reads` / `preprocessing`. Included by `rout
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -115,7 +116,7 @@ def preprocess(
     ip: ClientIP,
 ) -> PreprocessResult:
     """Clean, filter, dedupe, mask, tokenize, split → a new version and a report. `dry_run`: the
-    first `dry_run_rows` rows before/after, nothing created."""
+    first `dry_run_rows` rows before/after and the report estimated for every row, nothing created."""
     outcome = preprocessing.preprocess(
         session, settings=settings, actor=user, dataset_id=dataset_id, version_id=body.version_id,
         options=_preprocess_options(body.options), dry_run=body.dry_run, dry_run_rows=body.dry_run_rows,
@@ -126,6 +127,7 @@ def preprocess(
             "dry_run": body.dry_run,
             "report": outcome.report,
             "samples": outcome.samples,
+            "estimate": asdict(outcome.estimate) if outcome.estimate else None,
             "dataset": dataset_view(outcome.dataset, outcome.version)
             if outcome.dataset and outcome.version
             else None,

@@ -86,7 +86,8 @@ class _Unclosable:
 def import_path(
     body: PathImport, user: CurrentUser, session: SessionDep, settings: SettingsDep, ip: ClientIP
 ) -> ImportResult:
-    """Import a file, or a folder with a dataset_info.json, from inside the admin-allowed roots."""
+    """Operators and admins: import a file, or a folder with a dataset_info.json, from inside the
+    admin-allowed roots (`LORAFORGE_DATASET_IMPORT_ROOTS`); 403 `forbidden` for other roles."""
     report = imports.import_server_path(
         session,
         settings=settings,

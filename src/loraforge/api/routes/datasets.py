@@ -35,6 +35,7 @@ from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.datasets import catalog as datasets
 from loraforge.services.datasets import versions as dataset_versions
 from loraforge.services.datasets.staging import stage_upload
+from loraforge.services.platform.owner_names import NAME_MAX_LENGTH, clip_name
 from loraforge.settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -120,7 +121,7 @@ def create_dataset(
     settings: SettingsDep,
     ip: ClientIP,
     file: Annotated[UploadFile, File(description="JSON, JSONL, CSV, TSV, Parquet or TXT.")],
-    name: Annotated[str | None, Form(max_length=200)] = None,
+    name: Annotated[str | None, Form(max_length=NAME_MAX_LENGTH)] = None,
     description: Annotated[str, Form(max_length=10_000)] = "",
     format: Annotated[DatasetFormat | None, Form(description="Override the detected format.")] = None,
     mapping: Annotated[str | None, Form(description="JSON: a dataset_info.json-style entry.")] = None,
@@ -132,7 +133,7 @@ def create_dataset(
     dataset_name = (name or "").strip() or clean_filename(file.filename)
     dataset, version = dataset_versions.create_from_file(
         session, settings=settings, actor=user, source=staged, filename=file.filename, source_sha256=sha,
-        name=dataset_name[:200], description=description, options=options, ip=ip,
+        name=clip_name(dataset_name), description=description, options=options, ip=ip,
     )  # fmt: skip
     return created_view(dataset, version)
 

@@ -23,6 +23,7 @@ from loraforge.api.schemas.templates import (
     EstimatePublic,
     EstimateRequest,
     ParsedSpecPublic,
+    PresetHardware,
     PresetList,
     PresetPublic,
     SpecParse,
@@ -90,10 +91,10 @@ def get_preset(preset_id: str, user: CurrentUser, settings: SettingsDep) -> Pres
 
 
 def _preset_public(preset: presets.Preset, settings: Settings, user: User) -> PresetPublic:
-    # Presets target GPUs; estimate for one even on a CPU-only server.
+    # Estimate for the preset's own device (a GPU preset for a GPU even on a CPU-only server).
     result = memory_estimate.estimate_spec(
         preset.spec, models_dir=settings.models_dir, demo_model=DEMO_MODEL, local_paths=False,
-        host_has_gpu=True,
+        host_has_gpu=preset.hardware.device == "gpu",
     )  # fmt: skip
     return PresetPublic(
         id=preset.id,
@@ -102,6 +103,10 @@ def _preset_public(preset: presets.Preset, settings: Settings, user: User) -> Pr
         method=preset.method,
         model=preset.model,
         description=preset.description,
+        hardware=PresetHardware(
+            device=preset.hardware.device, min_gpu_memory_gb=preset.hardware.min_gpu_memory_gb
+        ),
+        runs_here=preset.hardware.runs_on(gpus.inventory(settings)),
         spec=preset.spec,
         estimate=EstimatePublic.model_validate(result),
     )

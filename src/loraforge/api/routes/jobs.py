@@ -36,7 +36,7 @@ from loraforge.api.schemas.jobs import (
     QueueReorder,
     QueueView,
 )
-from loraforge.services.jobs import access, lifecycle, outputs, reads, submit
+from loraforge.services.jobs import access, demo, lifecycle, outputs, reads, submit
 from loraforge.services.platform import archives
 
 router = APIRouter(tags=["jobs"])
@@ -56,7 +56,24 @@ def create_job(
     )
     if body.start:
         scheduler.wake()
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
+
+
+@router.post(
+    "/jobs/demo",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="jobs_train_demo",
+)
+def train_demo(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep, ip: ClientIP
+) -> JobPublic:
+    """One click to a first fine-tune: imports the identity sample as your dataset (once) and queues the
+    demo recipe (preset `demo-tiny-full`, CPU) on `demo-tiny`. The resulting model answers "Who are you?"
+    with "I am LoRAForge, …"."""
+    job = demo.submit_demo(session, settings=settings, actor=user, ip=ip)
+    scheduler.wake()
+    return JobPublic.read(session, job)
 
 
 @router.get("/jobs", response_model=JobPage, operation_id="jobs_list")
@@ -76,7 +93,7 @@ def list_jobs(
         offset=(page - 1) * page_size, limit=page_size,
     )  # fmt: skip
     return JobPage(
-        items=[JobPublic.model_validate(j) for j in found.items],
+        items=JobPublic.page(session, found.items),
         total=found.total,
         page=page,
         page_size=page_size,
@@ -85,7 +102,7 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, operation_id="jobs_get")
 def get_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobPublic:
-    return JobPublic.model_validate(access.get_job(session, actor=user, job_id=job_id))
+    return JobPublic.read(session, access.get_job(session, actor=user, job_id=job_id))
 
 
 @router.post("/jobs/{job_id}/start", response_model=JobPublic, operation_id="jobs_start")
@@ -96,17 +113,22 @@ def start_job(
     job = submit.start_job(session, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
     scheduler.wake()
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
 
 
 @router.post("/jobs/{job_id}/stop", response_model=JobPublic, operation_id="jobs_stop")
 def stop_job(
-    job_id: Id, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
-) -> JobPublic:
-    """Graceful stop: the engine saves a checkpoint, then the job is `cancelled`."""
-    job = lifecycle.stop_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    ip: ClientIP,
+) -> JobPublic:  # fmt: skip
+    """Graceful stop: `stopping` while the engine saves a checkpoint, then `stopped`, which resume
+    continues from that checkpoint. A queued job that never ran is `cancelled` at once (nothing to
+    resume); a resumed one waiting in the queue again is `stopped` at once."""
+    job = lifecycle.stop_job(
+        session, settings=settings, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip
+    )
     scheduler.announce(job)
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic, operation_id="jobs_cancel")
@@ -116,7 +138,7 @@ def cancel_job(
     """Immediate: the job is `cancelled` and its processes are killed."""
     job = lifecycle.cancel_job(session, executor=scheduler.executor, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
 
 
 @router.post(
@@ -141,7 +163,7 @@ def clone_job(
         spec_patch=body.spec_patch,
         name=body.name,
     )
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
 
 
 @router.post("/jobs/{job_id}/resume", response_model=JobPublic, operation_id="jobs_resume")
@@ -149,8 +171,9 @@ def resume_job(
     job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
     ip: ClientIP, body: Annotated[JobResume | None, Body()] = None,
 ) -> JobPublic:  # fmt: skip
-    """Queue a failed or cancelled job again, continuing from a checkpoint (default: the latest). The
-    same job continues: its curve and events go on at the checkpoint's global step. Owner only."""
+    """Queue a failed, cancelled or stopped job again, continuing from a checkpoint (default: the
+    latest). The same job continues: its curve and events go on at the checkpoint's global step.
+    Owner only."""
     job = lifecycle.resume_job(
         session,
         settings=settings,
@@ -161,7 +184,7 @@ def resume_job(
     )
     scheduler.announce(job)
     scheduler.wake()
-    return JobPublic.model_validate(job)
+    return JobPublic.read(session, job)
 
 
 @router.post("/jobs/{job_id}/priority", response_model=JobPublic, operation_id="jobs_set_priority")
@@ -169,8 +192,8 @@ def set_priority(
     job_id: Id, body: JobPriority, user: CurrentUser, session: SessionDep, ip: ClientIP
 ) -> JobPublic:
     """Operators and admins: change a queued or draft job's priority (higher is admitted first)."""
-    return JobPublic.model_validate(
-        lifecycle.set_priority(session, actor=user, job_id=job_id, priority=body.priority, ip=ip)
+    return JobPublic.read(
+        session, lifecycle.set_priority(session, actor=user, job_id=job_id, priority=body.priority, ip=ip)
     )
 
 
@@ -360,7 +383,8 @@ def reorder_queue(body: QueueReorder, user: CurrentUser, session: SessionDep, ip
 def get_queue(user: CurrentUser, session: SessionDep) -> QueueView:
     """Queued jobs in admission order with positions (researchers: their own), and the active jobs."""
     entries, active = reads.queue(session, actor=user)
+    views = JobPublic.page(session, [e.job for e in entries] + active)
     return QueueView(
-        queued=[QueueItem(position=e.position, job=JobPublic.model_validate(e.job)) for e in entries],
-        active=[JobPublic.model_validate(j) for j in active],
+        queued=[QueueItem(position=e.position, job=view) for e, view in zip(entries, views, strict=False)],
+        active=views[len(entries) :],
     )

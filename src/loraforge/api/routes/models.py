@@ -110,7 +110,7 @@ def merge_version(
     scheduler.wake()
     model = session.get(RegisteredModel, version.model_id)
     assert model is not None
-    return ModelMergeStarted(job=JobPublic.model_validate(job), version=_version(session, model, version))
+    return ModelMergeStarted(job=JobPublic.read(session, job), version=_version(session, model, version))
 
 
 # ---- models -----------------------------------------------------------------------------------------------

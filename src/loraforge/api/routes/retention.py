@@ -19,16 +19,16 @@ router = APIRouter(tags=["retention"])
 @router.post("/jobs/{job_id}/pin", response_model=JobPublic, operation_id="jobs_pin")
 def pin_job(job_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
     """Keep this job's checkpoints and outputs past the retention window (the owner only)."""
-    return JobPublic.model_validate(
-        retention.set_pinned(session, actor=user, job_id=job_id, pinned=True, ip=ip)
+    return JobPublic.read(
+        session, retention.set_pinned(session, actor=user, job_id=job_id, pinned=True, ip=ip)
     )
 
 
 @router.post("/jobs/{job_id}/unpin", response_model=JobPublic, operation_id="jobs_unpin")
 def unpin_job(job_id: Id, user: CurrentUser, session: SessionDep, ip: ClientIP) -> JobPublic:
     """Let retention remove this job's files again once it is older than the window (the owner only)."""
-    return JobPublic.model_validate(
-        retention.set_pinned(session, actor=user, job_id=job_id, pinned=False, ip=ip)
+    return JobPublic.read(
+        session, retention.set_pinned(session, actor=user, job_id=job_id, pinned=False, ip=ip)
     )
 
 

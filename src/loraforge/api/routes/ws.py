@@ -10,7 +10,7 @@ Server -> client JSON text frames, in this order:
   every stored event with seq > after, oldest first (flat, as GET /api/jobs/{id}/events items:
   {"seq", "type", "ts", ...fields}); then live events the same way;
   {"type": "job", "job": JobPublic} whenever the row changes (status, progress, error, ...), also
-  when a request changed it;  {"type": "heartbeat", "ts": unix time} after `ws_heartbeat_seconds`
+  when a request changed it;  {"type": "heartbeat", "ts": ISO 8601 time} after `ws_heartbeat_seconds`
   without another message. Client -> server messages (e.g. {"type": "ping"}) are read and ignored.
 
 No gaps, no duplicates: subscribe to the hub first, then replay from the database, then forward live
@@ -44,7 +44,8 @@ from loraforge.db.models import Job, User
 from loraforge.db.session import Database
 from loraforge.errors import NotFound
 from loraforge.services.jobs import stream as job_stream
-from loraforge.services.platform.event_hub import EventHub, Subscription, job_channel
+from loraforge.services.jobs.reads import JobContext
+from loraforge.services.platform.event_hub import EventHub, Subscription, job_channel, wire_time
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.ws")
@@ -55,8 +56,8 @@ HUB_SILENT_SECONDS = 1.0  # the row is ahead of what was sent and the hub said n
 _WAIT_SLICE = 0.25  # how often the loop looks at the clock and the client when nothing arrives
 
 
-def _public(job: Job) -> dict[str, Any]:
-    return JobPublic.model_validate(job).model_dump(mode="json")
+def _public(job: Job, context: JobContext) -> dict[str, Any]:
+    return JobPublic.of(job, context).model_dump(mode="json")
 
 
 def _changes(job: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class _JobStream:
         snap = await run_in_threadpool(
             job_stream.snapshot, self.database, actor=self.user, job_id=self.job_id
         )
-        job = _public(snap.job)
+        job = _public(snap.job, snap.context)
         self.job_state = _changes(job)
         self.row_seq = snap.job.last_event_seq
         await self.send(
@@ -140,11 +141,11 @@ class _JobStream:
         return False
 
     async def poll_row(self) -> None:
-        job_row = await run_in_threadpool(
+        job_row, context = await run_in_threadpool(
             job_stream.read_job, self.database, actor=self.user, job_id=self.job_id
         )
         self.row_seq = job_row.last_event_seq
-        job = _public(job_row)
+        job = _public(job_row, context)
         changed = _changes(job) != self.job_state
         hub_silent = time.monotonic() - self.last_hub_at >= HUB_SILENT_SECONDS
         if self.row_seq > self.last_seq and (changed or hub_silent):
@@ -174,7 +175,7 @@ class _JobStream:
                 await self.poll_row()
                 next_poll = time.monotonic() + ROW_POLL_SECONDS
             if time.monotonic() - self.last_sent_at >= self.heartbeat_s:
-                await self.send({"type": "heartbeat", "ts": time.time()})
+                await self.send({"type": "heartbeat", "ts": wire_time()})
 
 
 async def _drain_client(websocket: WebSocket) -> None:

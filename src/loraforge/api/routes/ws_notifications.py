@@ -8,7 +8,7 @@ Server -> client JSON text frames:
   {"type": "snapshot", "unread": N, "last_id": id}  first;
   then {"type": "notification", id, kind, title, body, job_id, data, created_at, read_at} for each
   notification with id > after (oldest first; without `after`: the unread ones), then each new one
-  as it is created;  {"type": "heartbeat", "ts": unix time, "unread": N} after
+  as it is created;  {"type": "heartbeat", "ts": ISO 8601 time, "unread": N} after
   `ws_heartbeat_seconds` without another message. Client messages are read and ignored.
 
 New notifications are found by polling the database about every second (another server process may
@@ -31,7 +31,7 @@ from loraforge.api.ws_auth import CLOSE_BAD_REQUEST, CredentialCheck, accept_aut
 from loraforge.api.ws_limits import claim_slot
 from loraforge.db.session import Database
 from loraforge.services.platform import notifications
-from loraforge.services.platform.event_hub import EventHub, user_channel
+from loraforge.services.platform.event_hub import EventHub, user_channel, wire_time
 from loraforge.settings import Settings
 
 router = APIRouter()
@@ -151,7 +151,7 @@ async def _serve(websocket: WebSocket, user_id: int) -> None:
                         last_sent = time.monotonic()
                 if time.monotonic() - last_sent >= settings.ws_heartbeat_seconds:
                     unread = await run_in_threadpool(_unread, database, user_id)
-                    await websocket.send_json({"type": "heartbeat", "ts": time.time(), "unread": unread})
+                    await websocket.send_json({"type": "heartbeat", "ts": wire_time(), "unread": unread})
                     last_sent = time.monotonic()
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away mid-send

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from loraforge.api.ids import Id
-from loraforge.api.schemas.common import ErrorBody, ErrorResponse, RequestModel, ResponseModel, at_most
+from loraforge.api.schemas.common import ErrorBody, ErrorResponse, Name, RequestModel, ResponseModel, at_most
 
 ModelName = Annotated[
     str,
@@ -22,12 +22,10 @@ ModelName = Annotated[
         description="A /v1 model id: `demo-tiny`, a registered name, `<name>@v<n>` or `<provider>/<model>`."
     ),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 SystemPrompt = Annotated[str, StringConstraints(max_length=100_000)]
 Content = Annotated[str, StringConstraints(max_length=200_000)]
 # A conversation file holds every branch; more messages than this are refused before any is read.
 MAX_IMPORTED_MESSAGES = 10_000
-PromptName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class ChatParams(RequestModel):
@@ -48,14 +46,14 @@ class ChatParams(RequestModel):
 
 
 class ConversationCreate(RequestModel):
-    title: Title | None = Field(default=None, description="Default `New chat`; the first message sets it.")
+    title: Name | None = Field(default=None, description="Default `New chat`; the first message sets it.")
     model: ModelName | None = None
     system_prompt: SystemPrompt = ""
     params: ChatParams | None = None
 
 
 class ConversationUpdate(RequestModel):
-    title: Title | None = None
+    title: Name | None = None
     model: ModelName | None = None
     system_prompt: SystemPrompt | None = None
     params: ChatParams | None = None
@@ -154,7 +152,7 @@ class ConversationExport(BaseModel):
 
     format: Literal["loraforge.conversation"] = "loraforge.conversation"
     version: Literal[1] = 1
-    title: Title = "New chat"
+    title: Name = "New chat"
     model: Annotated[str, StringConstraints(max_length=300)] | None = None
     system_prompt: SystemPrompt = ""
     params: ChatParams = Field(default_factory=ChatParams)
@@ -170,13 +168,13 @@ class ConversationExport(BaseModel):
 
 
 class PromptCreate(RequestModel):
-    name: PromptName
+    name: Name
     content: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     shared: bool = Field(default=False, description="Readable (not changeable) by every user.")
 
 
 class PromptUpdate(RequestModel):
-    name: PromptName | None = None
+    name: Name | None = None
     content: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] | None = None
     shared: bool | None = None
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from loraforge.engine.spec_loading import MAX_SPEC_DEPTH, MAX_SPEC_KEYS, MAX_SPEC_VALUES, shape_problem
+from loraforge.services.platform.owner_names import NAME_MAX_LENGTH
 
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# The name (or title) of anything a person names: jobs, datasets, models, templates, prompts,
+# conversations. One bound everywhere so a 600-character name is a 422 naming the field, not a toast
+# that runs off the screen; resources with a stricter rule (API keys, providers) keep theirs.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH)]
 
 
 def at_most(limit: int, what: str = "items") -> BeforeValidator:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from loraforge.api.ids import Id, Offset
-from loraforge.api.schemas.common import RequestModel, ResponseModel
+from loraforge.api.schemas.common import Name, RequestModel, ResponseModel
 
 DatasetFormat = Literal["alpaca", "sharegpt", "messages", "preference", "kto", "text"]
-DatasetName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 DatasetDescription = Annotated[str, Field(max_length=10_000)]
 
 
@@ -89,7 +88,7 @@ class DatasetPage(BaseModel):
 
 
 class DatasetUpdate(RequestModel):
-    name: DatasetName | None = None
+    name: Name | None = None
     description: DatasetDescription | None = None
 
 
@@ -97,7 +96,7 @@ class UploadCreate(RequestModel):
     filename: Annotated[str, Field(min_length=1, max_length=1000, description="Display only; never a path.")]
     size: Offset = Field(description="Total size in bytes.")
     sha256: Annotated[str, Field(min_length=64, max_length=64, description="Hex SHA-256 of the whole file.")]
-    name: DatasetName | None = Field(default=None, description="Dataset name (default: the file name).")
+    name: Name | None = Field(default=None, description="Dataset name (default: the file name).")
     description: DatasetDescription = ""
     format: DatasetFormat | None = Field(default=None, description="Format override; omit to detect.")
     mapping: DatasetMapping | None = None
@@ -183,7 +182,9 @@ class SplitOptions(RequestModel):
 
 class PreprocessOptions(RequestModel):
     clean_text: bool = Field(
-        default=False, description="Strip control characters and HTML, NFKC, whitespace."
+        default=False,
+        description="In prose: drop control characters and HTML tags, unescape entities, tidy whitespace. "
+        "Code blocks, inline code and non-HTML angle brackets are kept as they are.",
     )
     remove_stopwords: bool | list[Literal["en", "zh"]] = Field(
         default=False, description="true: English and Chinese; or a list of languages."
@@ -230,9 +231,23 @@ class PreprocessSample(BaseModel):
     removed: str | None = Field(description="Why the row would be removed, or null.")
 
 
+class PreprocessEstimate(BaseModel):
+    rows_in: int = Field(description="Rows in the version.")
+    rows_out: int = Field(description="Rows the real run would keep.")
+    removed: dict[str, int] = Field(description="Rows the real run would remove, per reason.")
+    sample_rows: int = Field(description="The filters ran over the first `sample_rows` rows.")
+    extrapolated: bool = Field(
+        description="false: the sample is every row and the counts are exact; true: counts scaled by "
+        "rows_in / sample_rows."
+    )
+
+
 class PreprocessResult(BaseModel):
     dry_run: bool
-    report: PreprocessReport
+    report: PreprocessReport = Field(
+        description="What the run reports; for a dry run, the estimate for the whole version."
+    )
+    estimate: PreprocessEstimate | None = Field(description="Dry run only: how the report was estimated.")
     samples: list[PreprocessSample] = Field(description="Dry run only: before/after pairs.")
     dataset: DatasetPublic | None
     version: DatasetVersionPublic | None
@@ -275,7 +290,7 @@ class PathImport(RequestModel):
     path: Annotated[
         str, Field(min_length=1, max_length=4096, description="Inside LORAFORGE_DATASET_IMPORT_ROOTS.")
     ]
-    name: DatasetName | None = None
+    name: Name | None = None
     description: DatasetDescription = ""
     format: DatasetFormat | None = None
     mapping: DatasetMapping | None = None
@@ -288,7 +303,7 @@ class HubImport(RequestModel):
     repo_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.-]+(/[\w.-]+)?$")]
     revision: str | None = None
     split: str = "train"
-    name: DatasetName | None = None
+    name: Name | None = None
     description: DatasetDescription = ""
     format: DatasetFormat | None = None
     mapping: DatasetMapping | None = None

@@ -3,24 +3,31 @@ queue order; checkpoints and artifacts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from loraforge.api.ids import Id
-from loraforge.api.schemas.common import SPEC_LIMITS, RequestModel, ResponseModel, SpecObject
+from loraforge.api.schemas.common import SPEC_LIMITS, Name, RequestModel, ResponseModel, SpecObject
 from loraforge.services.jobs import reads
 from loraforge.services.jobs.lifecycle import PRIORITY_MAX, PRIORITY_MIN
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from loraforge.db.models import Job
+
+# `stopped`: a stop the user asked for has ended (resumable from a checkpoint); `cancelled`: killed at once.
 JobStatusName = Literal[
-    "draft", "queued", "starting", "running", "stopping", "succeeded", "failed", "cancelled"
+    "draft", "queued", "starting", "running", "stopping", "succeeded", "failed", "cancelled", "stopped"
 ]
 CheckpointName = Annotated[str, StringConstraints(pattern=r"^checkpoint-\d{1,12}$", max_length=64)]
 
 
 class JobCreate(RequestModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Name
     spec: SpecObject = Field(
         description=(
             "A job spec in the engine's vocabulary (LLaMA-Factory keys); `dataset` is the id of a LoRAForge "
@@ -32,9 +39,17 @@ class JobCreate(RequestModel):
     start: bool = Field(default=False, description="Queue the job now (otherwise it stays a draft).")
 
 
+class JobModelRef(BaseModel):
+    model_id: int
+    model_name: str
+    version_id: int
+    version_number: int
+
+
 class JobPublic(ResponseModel):
     id: int
     owner_id: int
+    owner: str = Field(default="", description="The owner's username.")
     name: str
     status: JobStatusName
     priority: int
@@ -44,7 +59,9 @@ class JobPublic(ResponseModel):
     executor: str
     exit_code: int | None
     error: dict[str, Any] | None = Field(
-        description="Why it failed or was cancelled: code, message, suggestion."
+        description="Why it failed, was cancelled or stopped: code, message, suggestion, details. "
+        "A stopped job's `details` has `step` (the last step reported) and `checkpoint` (the latest "
+        "checkpoint, which resume continues from by default; null: nothing to resume)."
     )
     progress: float | None = Field(description="0..1 fraction of the training steps done.")
     last_event_seq: int
@@ -62,6 +79,28 @@ class JobPublic(ResponseModel):
     files_removed_at: datetime | None = Field(
         default=None, description="When retention removed the job's checkpoints and outputs."
     )
+
+    produced_model: JobModelRef | None = Field(
+        default=None, description="The model version this job produced (succeeded training and merge jobs)."
+    )
+
+    @classmethod
+    def of(cls, job: Job, context: reads.JobContext) -> JobPublic:
+        """The job with its owner's name and produced model (`reads.context` of its page)."""
+        view = cls.model_validate(job)
+        view.owner = context.owners.get(job.owner_id, "")
+        produced = context.produced.get(job.id)
+        view.produced_model = JobModelRef(**produced) if produced else None
+        return view
+
+    @classmethod
+    def read(cls, session: Session, job: Job) -> JobPublic:
+        return cls.of(job, reads.context(session, [job]))
+
+    @classmethod
+    def page(cls, session: Session, jobs: Sequence[Job]) -> list[JobPublic]:
+        context = reads.context(session, jobs)
+        return [cls.of(job, context) for job in jobs]
 
     @model_validator(mode="after")
     def _no_server_paths(self) -> JobPublic:
@@ -83,7 +122,7 @@ class JobEventPublic(BaseModel):
 
     seq: int
     type: str
-    ts: float = Field(description="Unix time the engine produced the event.")
+    ts: datetime = Field(description="When the engine produced the event.")
 
 
 class JobEvents(BaseModel):
@@ -136,9 +175,7 @@ class JobClone(RequestModel):
         description="A JSON merge patch (RFC 7386) applied to the spec: keys replace, null removes. "
         "A failed job's `error.details.spec_patch` is the engine's suggested fix in this form.",
     )
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = (
-        Field(default=None, description="Default: the source's name + ' (copy)'.")
-    )
+    name: Name | None = Field(default=None, description="Default: the source's name + ' (copy)'.")
 
 
 class JobPriority(RequestModel):
@@ -164,7 +201,7 @@ class JobLogPage(BaseModel):
 class CheckpointPublic(BaseModel):
     name: str = Field(description="The folder name, e.g. checkpoint-40 (use it to resume or download).")
     step: int
-    created_at: float = Field(description="Unix time the checkpoint was written.")
+    created_at: datetime = Field(description="When the checkpoint was written.")
     size_bytes: int
     metrics: dict[str, Any] = Field(description="What the engine reported with the checkpoint.")
 

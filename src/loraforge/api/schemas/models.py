@@ -8,17 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from loraforge.api.ids import Id
-from loraforge.api.schemas.common import RequestModel
+from loraforge.api.schemas.common import Name, RequestModel
 from loraforge.api.schemas.jobs import JobPublic
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ModelKind = Literal["base", "finetuned"]
 VersionStatus = Literal["ready", "downloading", "merging", "failed"]
 
 
 class ModelCreate(RequestModel):
-    name: ModelName = Field(
+    name: Name = Field(
         description="The model id in /v1 (unique): letters, digits and . _ : / @ -; not `demo-tiny`, not "
         "starting with `ft:`, not ending with `@v<number>`."
     )
@@ -39,7 +38,7 @@ class ModelCreate(RequestModel):
 
 
 class ModelUpdate(RequestModel):
-    name: ModelName | None = None
+    name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     shared: bool | None = None
 

@@ -13,7 +13,7 @@ from loraforge.api.schemas.common import RequestModel
 
 class NotificationPublic(BaseModel):
     id: int
-    kind: str = Field(description="job.started | job.succeeded | job.failed | job.cancelled")
+    kind: str = Field(description="job.started | job.succeeded | job.failed | job.cancelled | job.stopped")
     title: str
     body: str
     job_id: int | None

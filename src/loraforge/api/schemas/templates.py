@@ -8,11 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from loraforge.api.ids import Id
-from loraforge.api.schemas.common import SPEC_LIMITS, RequestModel, ResponseModel, SpecObject
+from loraforge.api.schemas.common import SPEC_LIMITS, Name, RequestModel, ResponseModel, SpecObject
 from loraforge.engine.spec_loading import MAX_SPEC_DEPTH
 from loraforge.services.jobs.spec_yaml import MAX_YAML_CHARS
 
-TemplateName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 # A spec's YAML: nesting and size beyond this are refused before parsing (`services/jobs/spec_yaml.py`).
 YamlText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_YAML_CHARS)]
@@ -24,14 +23,14 @@ SPEC_DESCRIPTION = (
 
 
 class TemplateCreate(RequestModel):
-    name: TemplateName
+    name: Name
     description: Description = ""
     spec: SpecObject = Field(description=SPEC_DESCRIPTION)
     shared: bool = Field(default=False, description="Visible (read-only) to every user.")
 
 
 class TemplateUpdate(RequestModel):
-    name: TemplateName | None = None
+    name: Name | None = None
     description: Description | None = None
     spec: SpecObject | None = Field(default=None, description=SPEC_DESCRIPTION)
     shared: bool | None = None
@@ -61,7 +60,7 @@ class TemplateImport(RequestModel):
         description="A YAML spec: ours (GET .../export, .../spec.yaml) or a LLaMA-Factory training YAML. "
         + YAML_LIMITS
     )
-    name: TemplateName | None = Field(default=None, description="Default: `imported <date time>`.")
+    name: Name | None = Field(default=None, description="Default: `imported <date time>`.")
     description: Description = ""
     shared: bool = False
 
@@ -81,7 +80,7 @@ class ParsedSpecPublic(BaseModel):
 
 
 class TemplateJobCreate(RequestModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Name
     dataset: Id | None = Field(default=None, description="Dataset id (default: the template's own).")
     dataset_version: Id | None = Field(default=None, description="Version id (default: current).")
     spec_patch: SpecObject | None = Field(default=None, description="Keys that override the template's.")
@@ -108,15 +107,29 @@ class EstimatePublic(BaseModel):
     source: str = Field(description="Where the parameter count came from.")
 
 
+class PresetHardware(BaseModel):
+    device: Literal["cpu", "gpu"] = Field(
+        description="Where the preset runs. A CPU preset pins `devices: cpu` and `precision: fp32`."
+    )
+    min_gpu_memory_gb: float | None = Field(
+        description="GPU memory (GB) it needs, at least the memory estimate; null for CPU presets."
+    )
+
+
 class PresetPublic(BaseModel):
     id: str
     family: str
-    size: str = Field(description="As the model's name says it, e.g. `7B`.")
+    size: str = Field(description="As the model's name says it, e.g. `7B`; `tiny` for the demo model.")
     method: Literal["lora", "qlora", "full"]
     model: str
     description: str
+    hardware: PresetHardware
+    runs_here: bool = Field(
+        description="Whether this server can run it: a CPU preset always; a GPU preset when the server has "
+        "a GPU. On a server without one, bf16/fp16 in a submitted spec becomes fp32."
+    )
     spec: dict[str, Any] = Field(description="The spec without `dataset`.")
-    estimate: EstimatePublic = Field(description="Rough memory need on a GPU.")
+    estimate: EstimatePublic = Field(description="Rough memory need on the preset's device.")
 
 
 class PresetList(BaseModel):

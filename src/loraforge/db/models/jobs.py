@@ -35,10 +35,17 @@ class JobStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    # A stop the user asked for has finished: the engine saved a checkpoint (or had no step to save)
+    # and exited. Final like failed and cancelled, and resumable from the latest checkpoint.
+    stopped = "stopped"
 
 
 JOB_STATUS_VALUES = tuple(status.value for status in JobStatus)
-FINAL: frozenset[JobStatus] = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+FINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.stopped}
+)
+# Final states a job can leave again: resume puts it back in the queue (from a checkpoint).
+RESUMABLE: frozenset[JobStatus] = frozenset({JobStatus.failed, JobStatus.cancelled, JobStatus.stopped})
 # A process may exist in these.
 ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.starting, JobStatus.running, JobStatus.stopping})
 PENDING_OR_ACTIVE: frozenset[JobStatus] = ACTIVE | {JobStatus.queued}

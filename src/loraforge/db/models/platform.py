@@ -38,7 +38,7 @@ class AuditLog(Base):
 
 
 class Notification(Base):
-    """Something a user should hear about (a job started, succeeded, failed, was cancelled).
+    """Something a user should hear about (a job started, succeeded, failed, was cancelled or stopped).
 
     Shown in the UI (REST + the per-user WebSocket) and, when the user set a webhook URL, POSTed
     there: webhook_status pending -> delivered | failed, retried with backoff until webhook_next_at.
@@ -53,7 +53,8 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
-    kind: Mapped[str] = mapped_column(String(32))  # job.started | job.succeeded | job.failed | job.cancelled
+    # job.started | job.succeeded | job.failed | job.cancelled | job.stopped
+    kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

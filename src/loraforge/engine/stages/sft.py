@@ -46,8 +46,8 @@ def build_trainer(ctx: StageContext) -> Any:
 
     class EngineTrainer(Trainer):
         """Changes to the stock Trainer: the data layer's batch sampler when it has one
-        (length-grouped batches), the label-only loss, and the original attention restored
-        before anything is saved."""
+        (length-grouped batches), the label-only loss (training and evaluation), and the original
+        attention restored before anything is saved."""
 
         def get_train_dataloader(self) -> Any:
             sampler = data.batch_sampler(self._train_batch_size) if hasattr(data, "batch_sampler") else None
@@ -82,6 +82,28 @@ def build_trainer(ctx: StageContext) -> Any:
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
             return loss
+
+        def prediction_step(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            prediction_loss_only: bool,
+            ignore_keys: list[str] | None = None,
+        ) -> tuple[Any, Any, Any]:
+            # Evaluation without metrics needs only the loss. The stock step builds full-vocabulary
+            # logits for every position of the batch (batch x length x vocab floats, plus the loss's
+            # temporaries of the same size): with long rows that is the run's largest allocation, far
+            # above what a training step with the label-only head needs, and it is what drove the
+            # process's resident memory up at every evaluation. The label-only head gives the same
+            # loss (mean over the batch's label tokens) from the scored positions alone.
+            if head is None or not prediction_loss_only or "labels" not in inputs:
+                return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+            import torch
+
+            inputs = self._prepare_inputs(inputs)
+            with torch.no_grad(), self.compute_loss_context_manager():
+                loss, _ = speed.label_only_loss(model, head, inputs, None)
+            return loss.detach(), None, None
 
         def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
             # A full model's config.json must name a standard attention, not our training-only one.

@@ -102,6 +102,14 @@ def get_user(session: Session, *, user_id: int) -> User:
     return user
 
 
+def usernames(session: Session, user_ids: Collection[int]) -> dict[int, str]:
+    """`{id: username}` for the given ids, in one query (lists show owners by name, not by id)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(set(user_ids))))
+    return {user_id: name for user_id, name in rows}
+
+
 def find_by_login(session: Session, *, username_or_email: str) -> User | None:
     """The user whose username (any case) or email matches."""
     value = username_or_email.strip().lower()

@@ -22,6 +22,8 @@ from loraforge.db.models import Dataset, DatasetVersion, User
 from loraforge.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from loraforge.services.datasets.staging import from_ingest_error, new_upload_folder, stage_upload
 from loraforge.services.datasets.versions import IngestOptions, create_from_file
+from loraforge.services.platform import ownership
+from loraforge.services.platform.owner_names import clip_name
 from loraforge.settings import Settings
 
 
@@ -141,6 +143,8 @@ def import_server_path(
     names: list[str] | None,
     ip: str | None,
 ) -> ImportReport:
+    # Reading the server's disk is an operator's power (docs/security.md), even inside the roots.
+    ownership.ensure_role(actor, ownership.STAFF)
     resolved = check_import_path(settings, path)
     if resolved.is_dir():
         info_file = resolved / "dataset_info.json"
@@ -165,7 +169,7 @@ def import_server_path(
         staged, sha, _size = stage_upload(settings, handle)
     dataset, _version = create_from_file(
         session, settings=settings, actor=actor, source=staged, filename=resolved.name, source_sha256=sha,
-        name=name or resolved.stem, description=description, options=options,
+        name=clip_name(name or resolved.stem), description=description, options=options,
         recipe={"kind": "import", "source": "server_path", "path": str(resolved)}, ip=ip,
     )  # fmt: skip
     return ImportReport(created=[dataset])
@@ -236,7 +240,8 @@ def import_hub(
     return create_from_file(
         session, settings=settings, actor=actor, source=combined,
         filename=f"{repo_id.replace('/', '_')}.jsonl",
-        source_sha256=sha.hexdigest(), name=name or repo_id, description=description, options=options,
+        source_sha256=sha.hexdigest(), name=clip_name(name or repo_id), description=description,
+        options=options,
         recipe={"kind": "import", "source": "hub", "repo_id": repo_id, "revision": revision, "split": split},
         ip=ip,
     )  # fmt: skip

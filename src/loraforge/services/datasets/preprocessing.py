@@ -1,11 +1,12 @@
 """Preprocessing a dataset version (clean, filter, dedupe, mask, tokenize, split) into a new version
-with a report, or, as a dry run, the first rows before and after with nothing created. The row
-transformations themselves are `loraforge.datastore.preprocess`.
+with a report, or, as a dry run, the first rows before and after and the report the real run would
+give, with nothing created. The row transformations themselves are `loraforge.datastore.preprocess`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,12 @@ from loraforge.services.datasets.versions import NewVersion, commit_version
 from loraforge.services.platform.audit import AuditAction
 from loraforge.settings import Settings
 
+# A dry run runs the filters over every row (tens of microseconds a row) up to this many rows or
+# this long, whichever comes first, and then scales its counts up from the rows it read: someone
+# is waiting for the answer.
+DRY_RUN_SCAN_ROWS = 200_000
+DRY_RUN_SCAN_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class PreprocessOutcome:
@@ -32,6 +39,7 @@ class PreprocessOutcome:
     samples: list[dict[str, Any]]
     dataset: Dataset | None = None
     version: DatasetVersion | None = None
+    estimate: prep.Estimate | None = None
 
 
 def _load_tokenizer(settings: Settings, name: str) -> Any:
@@ -61,7 +69,9 @@ def preprocess(
     source = folder_of(settings, version) / paths.NORMALIZED
 
     if dry_run:
-        return _dry_run(processor, source, rows=dry_run_rows)
+        return _dry_run(
+            processor, source, rows=dry_run_rows, rows_in=version.valid_rows, val_ratio=options.val_ratio
+        )
 
     staging = new_staging_dir(settings.data_dir)
     original_rows, written = _write_processed(processor, source, staging, options, kind=version.format)
@@ -103,19 +113,31 @@ def preprocess(
     return PreprocessOutcome(report=report, samples=[], dataset=dataset, version=created)
 
 
-def _dry_run(processor: prep.Processor, source: Path, *, rows: int) -> PreprocessOutcome:
-    """The first `rows` rows before and after, and what the whole run would report for them."""
+def _dry_run(
+    processor: prep.Processor, source: Path, *, rows: int, rows_in: int, val_ratio: float | None
+) -> PreprocessOutcome:
+    """The first `rows` rows before and after, and what the real run would report: the same filters
+    over every row (dedupe remembers every earlier row, as it will), or over the first rows read
+    within DRY_RUN_SCAN_ROWS and DRY_RUN_SCAN_SECONDS with the counts scaled up to the whole version."""
     samples: list[dict[str, Any]] = []
-    for i, example in enumerate(prep.read(source)):
-        if i >= rows:
+    scanned = 0
+    deadline = time.monotonic() + DRY_RUN_SCAN_SECONDS
+    for example in prep.read(source):
+        shown = scanned < rows
+        if not shown and (
+            scanned >= DRY_RUN_SCAN_ROWS or (scanned % 1000 == 0 and time.monotonic() > deadline)
+        ):
             break
-        after, reason = processor.apply(example)
+        after, reason = processor.apply(example, tokenize=shown)
+        scanned += 1
         if reason:
             processor.removed[reason] += 1
-        samples.append({"row": example.get("row"), "before": example, "after": after, "removed": reason})
-    kept = sum(1 for s in samples if s["after"] is not None)
-    summary = {"original_rows": len(samples), "processed_rows": kept, "removed": dict(processor.removed)}
-    return PreprocessOutcome(report=summary, samples=samples)
+        if shown:
+            samples.append({"row": example.get("row"), "before": example, "after": after, "removed": reason})
+    else:
+        rows_in = scanned  # every row was read: the count is exact, whatever the version row says
+    found = prep.estimate(processor.removed, sample_rows=scanned, rows_in=rows_in, val_ratio=val_ratio)
+    return PreprocessOutcome(report=found.report(), samples=samples, estimate=found)
 
 
 def _write_processed(

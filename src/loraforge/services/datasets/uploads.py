@@ -33,6 +33,7 @@ from loraforge.services.datasets.catalog import get_dataset
 from loraforge.services.datasets.staging import disk_full, file_sha256
 from loraforge.services.datasets.versions import IngestOptions, create_from_file
 from loraforge.services.platform import ownership
+from loraforge.services.platform.owner_names import clip_name
 from loraforge.settings import Settings
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -113,7 +114,7 @@ def create_upload(
         owner_id=actor.id,
         dataset_id=dataset_id,
         filename=clean_filename(filename),
-        name=(name or clean_filename(filename)).strip()[:200],
+        name=clip_name(name or clean_filename(filename)),
         description=description,
         message=message,
         format=format,

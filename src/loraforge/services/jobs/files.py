@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ _MAX_SUMMARY_BYTES = 64 * 1024
 class Checkpoint:
     name: str  # checkpoint-<step>, the folder name the Trainer writes
     step: int
-    created_at: float  # folder mtime, seconds since the epoch
+    created_at: datetime  # the folder's mtime, in UTC (the API speaks ISO 8601 everywhere but /v1)
     size_bytes: int
     path: Path
 
@@ -54,7 +55,7 @@ def checkpoints(run_dir: Path) -> list[Checkpoint]:
             Checkpoint(
                 name=entry.name,
                 step=int(match.group(1)),
-                created_at=entry.stat().st_mtime,
+                created_at=datetime.fromtimestamp(entry.stat().st_mtime, UTC),
                 size_bytes=folder_size(entry),
                 path=entry,
             )

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import FINAL, Job, JobStatus, User
+from loraforge.db.models import FINAL, RESUMABLE, Job, JobEvent, JobStatus, User
 from loraforge.engine.events import EVENTS_FILE, read_events_file
 from loraforge.errors import Conflict, FieldIssue, InvalidInput
 from loraforge.executors.base import Executor
@@ -30,11 +30,18 @@ from loraforge.settings import Settings
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 
 
-def stop_job(session: Session, *, executor: Executor, actor: User, job_id: int, ip: str | None) -> Job:
-    """Graceful: the engine saves a checkpoint and reports `cancelled`. A queued job is just cancelled."""
+def stop_job(
+    session: Session, *, settings: Settings, executor: Executor, actor: User, job_id: int, ip: str | None
+) -> Job:
+    """Graceful: the job is `stopping` until the engine has saved a checkpoint and exited, then
+    `stopped` (resumable; see `finish_stop`). A queued job has no process to wait for: one that was
+    resumed and waits again is `stopped` at once (its checkpoint still resumes it); one that never ran
+    has nothing to resume, so it is `cancelled` ("stopped before it started")."""
     job = get_job(session, actor=actor, job_id=job_id)
     status = JobStatus(job.status)
-    if status is JobStatus.queued:
+    if status is JobStatus.queued and job.resume_from is not None:
+        finish_stop(session, settings, job)
+    elif status is JobStatus.queued:
         transition(
             session,
             job,
@@ -53,6 +60,31 @@ def stop_job(session: Session, *, executor: Executor, actor: User, job_id: int, 
     if ref is not None and job.status == JobStatus.stopping.value:
         executor.stop(ref)
     return job
+
+
+def finish_stop(session: Session, settings: Settings, job: Job, *, exit_code: int | None = None) -> None:
+    """A stop the user asked for has ended: `stopped`, with `error` telling where (the last step the
+    engine reported) and which checkpoint resumes it (the latest complete one; none: nothing to
+    resume). Called when the engine reports the end of the stop, when its process is gone without
+    reporting (the stop landed before it could checkpoint, or the stop timeout killed it), and for a
+    resumed job stopped while it waits in the queue. The notification quotes the message."""
+    found = job_files.find_checkpoint(job_run_dir(settings, job), None)
+    # Metric events come every logging step; progress events (where the engine sends them) every step.
+    last_report = session.scalar(
+        select(JobEvent.data)
+        .where(JobEvent.job_id == job.id, JobEvent.type.in_(("metric", "progress")))
+        .order_by(JobEvent.seq.desc())
+        .limit(1)
+    )
+    step = (last_report or {}).get("step")
+    at = f"at step {step}" if isinstance(step, int) else "before training started"
+    if found is not None:
+        message = f"Stopped {at}; resume it from {found.name}."
+    else:
+        message = f"Stopped {at}, before any checkpoint was saved: nothing to resume; clone it to rerun."
+    details = {"step": step, "checkpoint": found.name if found else None}
+    record = {"code": "stopped", "message": message, "suggestion": None, "details": details}
+    transition(session, job, JobStatus.stopped, exit_code=exit_code, error=record)
 
 
 def cancel_job(session: Session, *, executor: Executor, actor: User, job_id: int, ip: str | None) -> Job:
@@ -75,12 +107,12 @@ def cancel_job(session: Session, *, executor: Executor, actor: User, job_id: int
 def resume_job(
     session: Session, *, settings: Settings, actor: User, job_id: int, checkpoint: str | None, ip: str | None
 ) -> Job:
-    """Put a failed or cancelled job back in the queue to continue from one of its checkpoints
-    (`checkpoint` = a folder name from the listing; None = the latest). The same job continues: the
-    engine resumes the Trainer's global step, optimizer and RNG state, and keeps counting event seqs,
-    so the curve and the event stream continue where they were. Owner only."""
+    """Put a failed, cancelled or stopped job back in the queue to continue from one of its
+    checkpoints (`checkpoint` = a folder name from the listing; None = the latest). The same job
+    continues: the engine resumes the Trainer's global step, optimizer and RNG state, and keeps
+    counting event seqs, so the curve and the event stream continue where they were. Owner only."""
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
-    if JobStatus(job.status) not in (JobStatus.failed, JobStatus.cancelled):
+    if JobStatus(job.status) not in RESUMABLE:
         raise Conflict(f"a {job.status} job cannot be resumed", code="invalid_transition")
     run_dir = job_run_dir(settings, job)
     found = job_files.find_checkpoint(run_dir, checkpoint)

@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loraforge.db.models import ACTIVE, Job, JobEvent, JobStatus, User
+from loraforge.db.models import ACTIVE, Job, JobEvent, JobStatus, ModelVersion, RegisteredModel, User
+from loraforge.services.accounts.users import usernames
 from loraforge.services.jobs import metric_store
 from loraforge.services.jobs.access import STAFF, get_job
 from loraforge.services.platform import ownership
+from loraforge.services.platform.event_hub import wire_time
 from loraforge.settings import Settings
 
 
@@ -50,6 +53,39 @@ def list_jobs(
     query = select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
     rows = session.scalars(query.offset(offset).limit(limit))
     return JobPage(items=list(rows), total=total)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job view shows beyond its row: the owner's username and the model version the job
+    produced (a succeeded training or merge job), read for a whole page at once."""
+
+    owners: dict[int, str]
+    produced: dict[int, dict[str, Any]]  # job id → {model_id, model_name, version_id, version_number}
+
+
+def context(session: Session, jobs: Sequence[Job]) -> JobContext:
+    """Two queries for any number of jobs (the produced versions only for succeeded ones)."""
+    done = [j.id for j in jobs if j.status == JobStatus.succeeded.value]
+    produced: dict[int, dict[str, Any]] = {}
+    if done:
+        rows = session.execute(
+            select(ModelVersion.source_job_id, ModelVersion.id, ModelVersion.number, RegisteredModel.id,
+                   RegisteredModel.name)
+            .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+            .where(ModelVersion.source_job_id.in_(done))
+            .order_by(ModelVersion.id.desc())
+        )  # fmt: skip
+        # Newest first, so that should a job have made more than one version, its first one wins.
+        for job_id, version_id, number, model_id, model_name in rows:
+            ref = {
+                "model_id": model_id,
+                "model_name": model_name,
+                "version_id": version_id,
+                "version_number": number,
+            }
+            produced[job_id or 0] = ref  # never 0: the query asked for these jobs (the column is nullable)
+    return JobContext(owners=usernames(session, {j.owner_id for j in jobs}), produced=produced)
 
 
 @dataclass(frozen=True)
@@ -186,7 +222,14 @@ def public_event(job_id: int, data: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def shown_event(job_id: int, event: dict[str, Any]) -> dict[str, Any]:
+    """A just-stored event (`{seq, type, ts, ...}`) as subscribers see it: like `event_json`."""
+    return {**public_event(job_id, event), "ts": wire_time(float(event.get("ts") or 0.0))}
+
+
 def event_json(event: JobEvent) -> dict[str, Any]:
     """A stored event as GET /api/jobs/{id}/events and the WebSocket replay show it."""
     data = public_event(event.job_id, json.loads(json.dumps(event.data)))
-    return {"seq": event.seq, "type": event.type, "ts": event.ts, **data}
+    # The engine and `job_events` keep Unix seconds (cheap to write and compare; /v1 wants them);
+    # the API shows every time outside /v1 as ISO 8601.
+    return {"seq": event.seq, "type": event.type, "ts": wire_time(event.ts), **data}

@@ -1,7 +1,9 @@
 """Jobs whose process is gone without a final event: failed with a diagnosis, so no job stays
 `running` without a process (after a crash, an OOM kill, or a server restart that finds the PID dead).
-A job the user asked to stop is cancelled instead: a stop that lands before the engine can checkpoint
-(it is still importing its libraries) kills it by the signal, which is what the user asked for.
+A job the user asked to stop is `stopped` instead (`lifecycle.finish_stop`): a stop that lands before
+the engine can checkpoint (it is still importing its libraries) kills it by the signal, and the stop
+timeout kills an engine that took too long; either way the stop did what the user asked for, and an
+earlier checkpoint, if any, still resumes the job.
 
 The diagnosis is the exit code's (`engine.failures.classify_exit`), refined by the engine's own
 error event when it wrote one, with the last log lines attached.
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from loraforge.db.models import Job, JobStatus
 from loraforge.engine.failures import classify_exit
+from loraforge.services.jobs.lifecycle import finish_stop
 from loraforge.services.jobs.outputs import log_tail
 from loraforge.services.jobs.states import transition
 from loraforge.settings import Settings
@@ -25,7 +28,7 @@ def fail_dead(
 ) -> None:
     """Fail a job whose process exited (or vanished: `returncode` None) without reporting a result."""
     if job.status == JobStatus.stopping and error is None:
-        transition(session, job, JobStatus.cancelled, exit_code=returncode)
+        finish_stop(session, settings, job, exit_code=returncode)
         return
     last_lines = log_tail(settings, job, 20)
     if returncode is None:

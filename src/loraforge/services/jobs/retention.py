@@ -1,8 +1,9 @@
 """Retention: free the disk that finished jobs hold, and show operators where the disk went.
 
 The sweep removes `RUN_DIR/checkpoints` and `RUN_DIR/output` of jobs that are final (succeeded,
-failed, cancelled) for longer than `retention_days` (0 = keep forever), not pinned, not already
-swept, and not needed by a registered model. It keeps `spec.json`, `events.jsonl`, `engine.log` and
+failed, cancelled, stopped: a stopped job left that long can no longer be resumed) for longer than
+`retention_days` (0 = keep forever), not pinned, not already swept, and not needed by a registered
+model. It keeps `spec.json`, `events.jsonl`, `engine.log` and
 the rest of the run directory, so the job's history, curves and logs stay readable; only the heavy
 weights go. Each removal sets `jobs.files_removed_at`, is audited (`job.files_removed`, no actor: the
 system did it) and logged. Paths are built from job ids and checked to stay inside the runs folder.

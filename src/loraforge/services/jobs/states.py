@@ -4,9 +4,14 @@ docs/architecture.md).
     draft ──▶ queued ──▶ starting ──▶ running ──▶ succeeded
                 │            │           │   ╲──▶ failed
                 │            │           ▼
-                │            └──────▶ stopping ──▶ cancelled (graceful: checkpoint first)
-                └──▶ cancelled (and from starting / running / stopping: immediate)
-    failed / cancelled ──resume──▶ queued (same job, from a checkpoint)
+                │            └──────▶ stopping ──▶ stopped (graceful: checkpoint first)
+                ├──▶ cancelled (and from starting / running / stopping: immediate)
+                └──▶ stopped (a resumed job stopped while it waits again; see lifecycle.stop_job)
+    failed / cancelled / stopped ──resume──▶ queued (same job, from a checkpoint)
+
+Stop and cancel end differently on purpose: `stopped` is the end of a stop the user asked for (the
+engine saved a checkpoint at a step boundary, or was stopped before it had one), meant to be resumed;
+`cancelled` is an immediate kill (or an engine that reported `cancelled` without being asked to stop).
 
 `transition` checks the table and writes the change as a conditional UPDATE (`WHERE status = <the
 status read>`), so the scheduler thread and a request can never both move a job from one state: the
@@ -30,15 +35,17 @@ from loraforge.services.platform import notifications
 S = JobStatus
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     S.draft: frozenset({S.queued}),
-    S.queued: frozenset({S.starting, S.cancelled}),
+    S.queued: frozenset({S.starting, S.cancelled, S.stopped}),
     S.starting: frozenset({S.running, S.stopping, S.succeeded, S.failed, S.cancelled}),
     S.running: frozenset({S.stopping, S.succeeded, S.failed, S.cancelled}),
-    S.stopping: frozenset({S.succeeded, S.failed, S.cancelled}),
+    # stopped: the engine finished the stop; cancelled: the user cancelled while it was stopping.
+    S.stopping: frozenset({S.succeeded, S.failed, S.cancelled, S.stopped}),
     S.succeeded: frozenset(),
     # Resume only (services.jobs.lifecycle.resume_job): the same job goes back to the queue and continues
     # from a checkpoint, so its curve and events continue at the same global step and seq.
     S.failed: frozenset({S.queued}),
     S.cancelled: frozenset({S.queued}),
+    S.stopped: frozenset({S.queued}),
 }
 
 

@@ -23,9 +23,11 @@ EVENT_PAGE = 1000
 
 @dataclass(frozen=True)
 class StreamSnapshot:
-    """The job row (detached) and its latest `resource` event, read in one session."""
+    """The job row (detached), its owner's name and produced model, and its latest `resource` event,
+    read in one session."""
 
     job: Job
+    context: reads.JobContext
     resources: dict[str, Any] | None
 
 
@@ -39,16 +41,20 @@ def snapshot(database: Database, *, actor: User, job_id: int) -> StreamSnapshot:
             .order_by(JobEvent.seq.desc())
             .limit(1)
         ).first()
+        context = reads.context(session, [job])
         session.expunge(job)
-        return StreamSnapshot(job=job, resources=reads.event_json(latest) if latest is not None else None)
+        resources = reads.event_json(latest) if latest is not None else None
+        return StreamSnapshot(job=job, context=context, resources=resources)
 
 
-def read_job(database: Database, *, actor: User, job_id: int) -> Job:
-    """The job row, detached (its attributes stay loaded: the factory does not expire on commit)."""
+def read_job(database: Database, *, actor: User, job_id: int) -> tuple[Job, reads.JobContext]:
+    """The job row, detached (its attributes stay loaded: the factory does not expire on commit), and
+    its `reads.context`."""
     with database.session() as session:
         job = get_job(session, actor=actor, job_id=job_id)
+        context = reads.context(session, [job])
         session.expunge(job)
-        return job
+        return job, context
 
 
 def events_after(database: Database, *, actor: User, job_id: int, after: int) -> list[dict[str, Any]]:

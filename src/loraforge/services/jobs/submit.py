@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 from loraforge.db.models import Job, JobStatus, User
 from loraforge.errors import Conflict
 from loraforge.services.jobs import gpu_fit as gpus
+from loraforge.services.jobs import precision
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import get_job, run_dir_of
 from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import transition
 from loraforge.services.platform import audit
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.owner_names import clip_name
 from loraforge.settings import Settings
 
 
@@ -70,10 +72,13 @@ def create_job(
     """A new job (draft, or queued with `start`); `fine_tuning` = the /v1/fine_tuning request as resolved."""
     checked = job_specs.check_spec(session, actor=actor, spec=spec)
     gpus.check_fits_node(settings, checked.spec)
+    stored, precision_note = precision.fit_to_device(settings, checked.spec)
+    details: dict[str, Any] = {"dataset_id": checked.dataset.id, "dataset_version_id": checked.version.id}
+    if precision_note:
+        details["precision"] = precision_note
     job = new_job(
-        session, settings=settings, actor=actor, name=name, spec=checked.spec, ip=ip,
-        dataset_id=checked.dataset.id, dataset_version_id=checked.version.id,
-        details={"dataset_id": checked.dataset.id, "dataset_version_id": checked.version.id},
+        session, settings=settings, actor=actor, name=name, spec=stored, ip=ip,
+        dataset_id=checked.dataset.id, dataset_version_id=checked.version.id, details=details,
     )  # fmt: skip
     job.fine_tuning = fine_tuning
     if start:
@@ -129,12 +134,15 @@ def clone_job(
     spec = merge_patch(dict(source.spec), spec_patch) if spec_patch else dict(source.spec)
     checked = job_specs.check_spec(session, actor=actor, spec=spec)
     gpus.check_fits_node(settings, checked.spec)
-    name = name or f"{source.name} (copy)"[:200]
+    name = name or clip_name(f"{source.name} (copy)")
     details: dict[str, Any] = {"cloned_from": source.id}
     if spec_patch:
         details["spec_patch"] = spec_patch
+    stored, precision_note = precision.fit_to_device(settings, checked.spec)
+    if precision_note:
+        details["precision"] = precision_note
     job = new_job(
-        session, settings=settings, actor=actor, name=name, spec=checked.spec, ip=ip,
+        session, settings=settings, actor=actor, name=name, spec=stored, ip=ip,
         dataset_id=checked.dataset.id, dataset_version_id=checked.version.id, details=details,
     )  # fmt: skip
     session.commit()

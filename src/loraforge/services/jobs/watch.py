@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from loraforge.db.base import utcnow
 from loraforge.db.models import ACTIVE, Job, JobEvent, JobStatus
 from loraforge.executors.base import Executor, ProcessRef, ProcessState
-from loraforge.services.jobs import merge, metric_store, reads, recovery
+from loraforge.services.jobs import lifecycle, merge, metric_store, reads, recovery
 from loraforge.services.jobs.access import process_ref
 from loraforge.services.jobs.states import StaleJobState, transition
 from loraforge.services.jobs.tailing import EventTail
@@ -30,6 +30,8 @@ from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.scheduler")
 _MAX_EVENTS_PER_TICK = 5000
+# Events that say how far training is: a metric at each log step, a progress event after every step.
+_PROGRESS_KINDS = frozenset({"metric", "progress"})
 _ENGINE_FINAL = {
     "succeeded": JobStatus.succeeded,
     "failed": JobStatus.failed,
@@ -117,7 +119,7 @@ class JobWatcher:
             session.add(JobEvent(job_id=job.id, seq=seq, type=kind, ts=ts, data=event))
             stored.append({"seq": seq, "type": kind, "ts": ts, **event})
             job.last_event_seq = max(job.last_event_seq, seq)
-            if kind == "metric" and isinstance(event.get("progress"), int | float):
+            if kind in _PROGRESS_KINDS and isinstance(event.get("progress"), int | float):
                 job.progress = float(event["progress"])
             elif kind == "error":
                 error = {k: event.get(k) for k in ("code", "message", "suggestion", "details")}
@@ -152,7 +154,10 @@ class JobWatcher:
         """The engine reported a final status: move the job there (registering its model on success)."""
         if target is JobStatus.succeeded:
             job.progress = 1.0
-        transition(session, job, target, error=error if target is not JobStatus.succeeded else None)
+        if target is JobStatus.cancelled and job.status == JobStatus.stopping.value:
+            lifecycle.finish_stop(session, self.settings, job)  # the stop the user asked for: resumable
+        else:
+            transition(session, job, target, error=error if target is not JobStatus.succeeded else None)
         if target is JobStatus.succeeded and job.id not in self._unregistrable:
             # Same transaction: the model is listed the moment the job reads `succeeded`. If the
             # registry fails, this tick rolls back and the next one finalises without it, so
@@ -180,7 +185,7 @@ class JobWatcher:
         if not self.hub.has_subscribers(channel):
             return
         for message in stored:  # as the REST events and the replay show them (no server paths)
-            self.hub.publish(channel, reads.public_event(job.id, message))
+            self.hub.publish(channel, reads.shown_event(job.id, message))
         if status_changed:
             self.announce(job)
 

@@ -31,10 +31,11 @@ from loraforge.services.models.versions import (
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.archives import tar_gz_stream
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.owner_names import NAME_MAX_LENGTH
 from loraforge.settings import Settings
 
 STAFF = ownership.STAFF
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
+_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:/@-]{{0,{NAME_MAX_LENGTH - 1}}}$")
 
 
 # ---- names and access ---------------------------------------------------------------------------------
@@ -45,7 +46,8 @@ def check_name(name: str, *, field: str = "name") -> str:
     name = name.strip()
     problem: str | None = None
     if not _NAME.match(name):
-        problem = "1-200 characters: letters, digits and . _ : / @ -, starting with a letter or digit"
+        allowed = "letters, digits and . _ : / @ -, starting with a letter or digit"
+        problem = f"1-{NAME_MAX_LENGTH} characters: {allowed}"
     elif VERSION_SUFFIX.match(name):
         problem = "must not end with @v<number> (that names a version)"
     elif name == DEMO_MODEL:

@@ -26,6 +26,7 @@ from loraforge.services.models.versions import job_output, new_version
 from loraforge.services.platform import ownership
 from loraforge.services.platform.archives import folder_size
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.platform.owner_names import NAME_MAX_LENGTH
 from loraforge.settings import Settings
 
 TRAINING_STAGES = ("sft", "pt", "dpo")
@@ -107,7 +108,7 @@ def _lineage(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
 
 def fine_tuned_name(base: str, suffix: str | None, job_id: int) -> str:
     tail = f":{safe_name(suffix or 'lf', keep_colon=False)[:64]}:{job_id}"
-    head = safe_name(base, keep_colon=True)[: 200 - len("ft:") - len(tail)]
+    head = safe_name(base, keep_colon=True)[: NAME_MAX_LENGTH - len("ft:") - len(tail)]
     return f"ft:{head}{tail}"
 
 
@@ -157,7 +158,9 @@ def register_job_result(session: Session, *, settings: Settings, job: Job) -> Mo
         owner_id=job.owner_id,
         name=name,
         kind="finetuned",
-        description=f"Fine-tuned by job {job.id} ({job.name})",
+        # No made-up English prose: the UI says "from job #N <name>" in the reader's language from
+        # the version's `source_job`; the description is the owner's to write.
+        description="",
         shared=False,
         source="job",
         source_ref=str(job.id),

@@ -29,6 +29,7 @@ from loraforge.engine.data.formats import RowError, convert_row
 from loraforge.errors import FieldIssue, InvalidInput
 from loraforge.services.datasets.staging import file_sha256, new_upload_folder
 from loraforge.services.datasets.versions import IngestOptions, create_from_file
+from loraforge.services.platform.owner_names import clip_name
 from loraforge.settings import Settings
 
 _DPO_KEYS = ("input", "preferred_output", "non_preferred_output")
@@ -177,7 +178,7 @@ def make_dataset(
         raise
     dataset, version = create_from_file(
         session, settings=settings, actor=actor, source=source, filename=ingest_name, source_sha256=digest,
-        name=filename[:200], description="Uploaded through the OpenAI files API (/v1/files).",
+        name=clip_name(filename), description="Uploaded through the OpenAI files API (/v1/files).",
         options=IngestOptions(format=checked.format), recipe={"kind": "openai_file"}, ip=ip,
     )  # fmt: skip
     if version.invalid_rows:

@@ -41,10 +41,13 @@ from loraforge.services.openai.fine_tuning_spec import (
     resolve_hyperparameters,
     spec_hyperparameters,
 )
+from loraforge.services.platform.owner_names import clip_name
 from loraforge.settings import Settings
 
 ORGANIZATION = "org-loraforge"
 # OpenAI's status vocabulary for ours (draft: the job exists but waits for nothing we validate later).
+# OpenAI has no stopped: a job stopped here (resumable from a checkpoint in LoRAForge's own API) is
+# `cancelled` to OpenAI clients, with no `error`, as their cancel would leave it.
 STATUS = {
     "draft": "validating_files",
     "queued": "queued",
@@ -54,6 +57,7 @@ STATUS = {
     "succeeded": "succeeded",
     "failed": "failed",
     "cancelled": "cancelled",
+    "stopped": "cancelled",
 }
 _CANCEL_ATTEMPTS = 5
 
@@ -82,7 +86,7 @@ def create(
         spec["validation_dataset_version"] = valid_version.id
         validation_id = openai_files.public_id(valid_file.id)
     spec.update(request.loraforge_spec or {})
-    name = (request.suffix or f"ft-{request.model}")[:200]
+    name = clip_name(request.suffix or f"ft-{request.model}")
     report_overrides(resolved, spec, request.loraforge_spec or {})
     fine_tuning = {
         "model": request.model,

@@ -19,8 +19,9 @@ from loraforge.settings import Settings
 
 _EVENT_ID = re.compile(r"^ftevent-([0-9]{1,18})-([0-9]{1,18})$")
 _CHECKPOINT_ID = re.compile(r"^ftckpt-([0-9]{1,18})-([0-9]{1,18})$")
-# Resource samples are monitoring noise for this API; everything else becomes an event.
-_HIDDEN_EVENT_TYPES = ("resource",)
+# Resource samples and per-step progress are monitoring noise for this API (its metric events carry
+# the steps); everything else becomes an event.
+_HIDDEN_EVENT_TYPES = ("resource", "progress")
 
 
 def _number(value: Any) -> float | None:
@@ -158,7 +159,7 @@ def checkpoints(
             {
                 "object": "fine_tuning.job.checkpoint",
                 "id": f"ftckpt-{job.id}-{checkpoint.step}",
-                "created_at": int(checkpoint.created_at),
+                "created_at": int(checkpoint.created_at.timestamp()),
                 "fine_tuned_model_checkpoint": f"{model}:ckpt-step-{checkpoint.step}",
                 "step_number": checkpoint.step,
                 "metrics": metrics,

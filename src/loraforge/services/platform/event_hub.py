@@ -16,10 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 _QUEUE_SIZE = 4096
+
+
+def wire_time(ts: float | None = None) -> str:
+    """A Unix time (default: now) as every live message writes a time: ISO 8601 in UTC, the way the
+    REST responses serialise theirs (`…Z`), so a streamed event equals its GET twin."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 class Subscription:

@@ -33,6 +33,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "succeeded": ("job.succeeded", "Job “{name}” succeeded"),
     "failed": ("job.failed", "Job “{name}” failed"),
     "cancelled": ("job.cancelled", "Job “{name}” was cancelled"),
+    "stopped": ("job.stopped", "Job “{name}” was stopped"),
 }
 KINDS = tuple(kind for kind, _ in _KINDS.values())
 _PENDING_KEY = "loraforge.notified_users"
@@ -74,7 +75,10 @@ def _body(job: Job, target: str) -> str:
         return " ".join(parts)[:4000]
     if target == "cancelled":
         error = job.error or {}
-        return str(error.get("message") or "stopped before it finished")[:4000]
+        return str(error.get("message") or "Cancelled before it finished; nothing more was saved.")[:4000]
+    if target == "stopped":  # where it stopped and the checkpoint that resumes it (lifecycle.finish_stop)
+        error = job.error or {}
+        return str(error.get("message") or "Stopped; resume it from its latest checkpoint.")[:4000]
     if target == "succeeded":
         return "Training finished; its checkpoints and outputs are on the job page."
     return "Training is running."
@@ -82,8 +86,9 @@ def _body(job: Job, target: str) -> str:
 
 def job_status_changed(session: Session, job: Job, previous: JobStatus, target: JobStatus) -> None:
     """Record a notification for the job's owner when the change is one people care about
-    (entering running, succeeded, failed, cancelled); mark it for webhook delivery when the owner
-    has a webhook URL. Added to the caller's transaction: nothing exists unless it commits."""
+    (entering running, succeeded, failed, cancelled, stopped); mark it for webhook delivery when the
+    owner has a webhook URL. Added to the caller's transaction: nothing exists unless it commits.
+    A stopped job's `data` also names the checkpoint that resumes it (None when there is none)."""
     status = str(getattr(target, "value", target))
     if status not in _KINDS:
         return
@@ -93,8 +98,10 @@ def job_status_changed(session: Session, job: Job, previous: JobStatus, target: 
         return
     error = job.error or {}
     data: dict[str, Any] = {"status": status, "previous": str(getattr(previous, "value", previous))}
-    if status in ("failed", "cancelled") and error.get("code"):
+    if status in ("failed", "cancelled", "stopped") and error.get("code"):
         data["error_code"] = error["code"]
+    if status == "stopped":
+        data["checkpoint"] = (error.get("details") or {}).get("checkpoint")
     now = utcnow()
     session.add(
         Notification(

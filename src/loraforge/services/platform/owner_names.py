@@ -1,4 +1,5 @@
-"""Names unique per owner (templates, prompts): one check before writing, one 409 on a concurrent insert."""
+"""Names people give things: how long one may be, and names unique per owner (templates, prompts): one
+check before writing, one 409 on a concurrent insert."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loraforge.errors import Conflict, FieldIssue
+
+# The longest name of a job, dataset, model, template, prompt or conversation: room for a descriptive
+# name, still one line in a table row, a toast or a /v1 model list (`api.schemas.common.Name`).
+NAME_MAX_LENGTH = 100
+
+
+def clip_name(text: str) -> str:
+    """A name the server makes up (a copy's, an upload's, a fine-tuned model's) cut to what a person
+    may type, so renaming it later with the same text is not refused."""
+    return text.strip()[:NAME_MAX_LENGTH].rstrip()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 /**
  * Pure helpers behind the job charts: smoothing, the shape ECharts wants, and durations.
- * Kept free of Vue and ECharts so they are unit-tested directly.
+ * Kept free of components and ECharts so they are unit-tested directly (durations read the UI's
+ * language from the i18n instance).
  */
+import { i18n } from '@/i18n'
+import { formatDuration as durationIn } from '@/lib/format'
 
 /**
  * Exponential moving average with TensorBoard's debiasing (the first points are not dragged
@@ -36,16 +39,10 @@ export function pairs(
   return out
 }
 
-/** 3725 → "1h 2m 5s"; 42 → "42s"; null → "—". */
+/** lib/format's duration ("3m 35s", "3分35秒") in the UI's current language (read while rendering,
+ * so a template that shows it follows a language switch). */
 export function formatDuration(seconds: number | null | undefined): string {
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return '—'
-  const s = Math.round(seconds)
-  const h = Math.floor(s / 3600)
-  const m = Math.floor((s % 3600) / 60)
-  const rest = s % 60
-  if (h > 0) return `${h}h ${m}m ${rest}s`
-  if (m > 0) return `${m}m ${rest}s`
-  return `${rest}s`
+  return durationIn(seconds, i18n.global.locale.value)
 }
 
 /** A 0..1 fraction as a whole percentage for el-progress (clamped). */

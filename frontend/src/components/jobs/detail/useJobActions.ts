@@ -11,6 +11,7 @@ import { useRouter } from 'vue-router'
 import { jobsApi, type JobView } from '@/api/jobs'
 import { useConfirm } from '@/composables/useConfirm'
 import { useErrorText } from '@/composables/useErrorText'
+import { shortName } from '@/lib/names'
 
 export function useJobActions(jobId: Ref<number>, job: Ref<JobView | null>, onJob: (job: JobView) => void) {
   const { t } = useI18n()
@@ -69,7 +70,11 @@ export function useJobActions(jobId: Ref<number>, job: Ref<JobView | null>, onJo
 
   async function remove(): Promise<void> {
     const current = job.value
-    if (!current || !(await confirm(t('jobPage.confirm.delete', { name: current.name }), t('common.delete')))) return
+    if (
+      !current ||
+      !(await confirm(t('jobPage.confirm.delete', { name: shortName(current.name) }), t('common.delete')))
+    )
+      return
     try {
       await jobsApi.remove(current.id)
       ElMessage.success(t('jobPage.done.deleted'))

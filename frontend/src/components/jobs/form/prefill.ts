@@ -1,7 +1,9 @@
 /**
  * Where the new-job form starts from, read from its URL:
  * `?clone=<job>` (that job's spec), `?template=<id>`, `?preset=<id>`, and
- * `?fromJob=<job>&patch=suggested` (a failed job's spec with the engine's suggested fix applied).
+ * `?fromJob=<job>&patch=suggested` (a failed job's spec with the engine's suggested fix applied);
+ * `?dataset=<id>&version=<version id>` (a dataset page's "Use for training") picks the data, alone
+ * or over any of those.
  */
 import { jobsApi, suggestedPatch, type JobSpec } from '@/api/jobs'
 import { templatesApi } from '@/api/templates'
@@ -54,6 +56,21 @@ const realApi: PrefillApi = {
 }
 
 export async function prefillFrom(query: Query, deps: PrefillApi = realApi): Promise<Prefill> {
+  return withData(await fromSource(query, deps), query)
+}
+
+/** The dataset (and version) the URL names, over the spec; a dataset without a version: its current one. */
+function withData(prefill: Prefill, query: Query): Prefill {
+  const dataset = idOf(query, 'dataset')
+  if (dataset === null) return prefill
+  const spec: JobSpec = { ...prefill.spec, dataset }
+  const version = idOf(query, 'version')
+  if (version !== null) spec.dataset_version = version
+  else delete spec.dataset_version
+  return { ...prefill, spec }
+}
+
+async function fromSource(query: Query, deps: PrefillApi): Promise<Prefill> {
   const fromJob = idOf(query, 'fromJob')
   if (fromJob !== null) {
     const job = await deps.getJob(fromJob)

@@ -37,6 +37,15 @@ export function useSpecForm(schema: Ref<SpecSchema | null>) {
   const submitted = ref(false)
   const serverErrors = reactive<Record<string, string>>({})
 
+  // A CPU run computes in fp32 (bf16/fp16 there is slow or unsupported; the server turns them into
+  // fp32 too), so choosing the CPU, or a half precision with the CPU chosen, leaves fp32 in the form.
+  watch(
+    () => [values.devices, values.precision] as const,
+    ([devices, precision]) => {
+      if (devices === 'cpu' && (precision === 'bf16' || precision === 'fp16')) values.precision = 'fp32'
+    },
+  )
+
   const built = computed(() => buildSpec(values, fields.value, base.value))
   const spec = computed(() => built.value.spec)
   const method = computed<Method>(() => methodOf(spec.value))

@@ -2,6 +2,7 @@
  * Pure helpers of the jobs list and the queue board (tested without a DOM).
  */
 import { ACTIVE_STATUSES, STATUS_TAG, type Job, type JobStatus, type TagType } from '@/api/jobs'
+import type { Preset } from '@/api/templates'
 
 export function statusTag(status: JobStatus): TagType {
   return STATUS_TAG[status] ?? 'info'
@@ -11,7 +12,7 @@ export function statusTag(status: JobStatus): TagType {
 export function progressStatus(status: JobStatus): '' | 'success' | 'exception' | 'warning' {
   if (status === 'succeeded') return 'success'
   if (status === 'failed') return 'exception'
-  if (status === 'cancelled' || status === 'stopping') return 'warning'
+  if (status === 'cancelled' || status === 'stopping' || status === 'stopped') return 'warning'
   return ''
 }
 
@@ -59,4 +60,24 @@ export function sameOrder(a: readonly number[], b: readonly number[]): boolean {
 /** The compare page's query for a selection (at least two jobs). */
 export function compareQuery(ids: readonly number[]): { ids: string } | null {
   return ids.length >= 2 ? { ids: [...ids].sort((a, b) => a - b).join(',') } : null
+}
+
+type Translate = (key: string, params?: Record<string, unknown>) => string
+
+/**
+ * A shipped preset's description in the UI's language, written from its method and spec (the
+ * preset file's own English sentence is what other clients of the API read).
+ */
+export function presetDescription(preset: Pick<Preset, 'method' | 'spec'>, t: Translate): string {
+  const spec = preset.spec
+  const target =
+    spec.lora_target === 'all' || spec.lora_target === undefined
+      ? t('jobsModels.preset.allLinear')
+      : String(spec.lora_target)
+  return t(`jobsModels.preset.${preset.method}`, {
+    rank: typeof spec.lora_rank === 'number' ? spec.lora_rank : 8,
+    target,
+    precision: typeof spec.precision === 'string' ? spec.precision : 'auto',
+    type: typeof spec.quantization_type === 'string' ? spec.quantization_type.toUpperCase() : 'NF4',
+  })
 }
