@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -117,10 +118,9 @@ def built_ui() -> Path:
     return DIST_INDEX
 
 
-@pytest.fixture(scope="session")
-def server(built_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `loraforge serve` on a free loopback port with its own data directory and admin."""
-    data_dir = tmp_path_factory.mktemp("e2e-data")
+@contextmanager
+def _serving(data_dir: Path) -> Iterator[str]:
+    """A real `loraforge serve` on a free loopback port with `data_dir` and the e2e admin; its URL."""
     log_path = data_dir / "server.log"
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -137,6 +137,21 @@ def server(built_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield base_url
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(built_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server most tests share: each of them registers users of its own."""
+    with _serving(tmp_path_factory.mktemp("e2e-data")) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def fresh_server(built_ui: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of the module's own on an empty data directory: what a new installation shows (no
+    other test's users, jobs or models in the lists, the admin's user table holding two rows)."""
+    with _serving(tmp_path_factory.mktemp("e2e-fresh-data")) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,6 @@ const jobPage = {
   resumedFrom: 'Resumed from {name}',
   actions: 'Actions',
   download: 'Download',
-  status: {
-    draft: 'Draft',
-    queued: 'Queued',
-    starting: 'Starting',
-    running: 'Running',
-    stopping: 'Stopping',
-    succeeded: 'Succeeded',
-    failed: 'Failed',
-    cancelled: 'Cancelled',
-    stopped: 'Stopped',
-  },
   engineStatus: {
     loading_model: 'Loading the model',
     loading_data: 'Loading the data',

@@ -8,17 +8,6 @@ const jobPage: JobPageMessages = {
   resumedFrom: '从 {name} 恢复',
   actions: '操作',
   download: '下载',
-  status: {
-    draft: '草稿',
-    queued: '排队中',
-    starting: '启动中',
-    running: '运行中',
-    stopping: '正在停止',
-    succeeded: '已完成',
-    failed: '失败',
-    cancelled: '已取消',
-    stopped: '已停止',
-  },
   engineStatus: {
     loading_model: '加载模型',
     loading_data: '加载数据',
