@@ -6,10 +6,13 @@ with api_helpers.)
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import ConsoleMessage, Error, Page, expect
+import pytest
+from playwright.sync_api import ConsoleMessage, Error, Locator, Page, expect
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
 
@@ -25,6 +28,7 @@ def login(page: Page, username: str, password: str) -> None:
     page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_test_id("dashboard")).to_be_visible()
 
 
 def register_and_login(page: Page, prefix: str, password: str) -> str:
@@ -41,13 +45,17 @@ def register_and_login(page: Page, prefix: str, password: str) -> str:
     return username
 
 
-def api_headers(page: Page, username: str, password: str) -> dict[str, str]:
-    """Bearer headers for the user's set-up calls through `page.request`."""
+def api_token(page: Page, username: str, password: str) -> str:
+    """An access token for the user's set-up calls through `page.request` (the UI has its own tests)."""
     answer = page.request.post(
         "/api/auth/login", data={"username_or_email": username, "password": password, "remember_me": False}
     )
     assert answer.ok, answer.text()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return str(answer.json()["access_token"])
+
+
+def api_headers(page: Page, username: str, password: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token(page, username, password)}"}
 
 
 def watch_console(page: Page) -> list[str]:
@@ -71,3 +79,19 @@ def shot(page: Page, name: str) -> None:
     """A full-page screenshot in test-results/ (what a reviewer looks at after a run)."""
     RESULTS_DIR.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS_DIR / f"{name}.png"), full_page=True)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout_ms: float) -> None:
+    """Poll `check` (a page's state that no single locator assertion expresses) until it holds."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def choose(page: Page, select: Locator, option_text: str) -> None:
+    """Pick an option of an Element Plus select (its dropdown is teleported to the body)."""
+    select.click()
+    page.locator(".el-select-dropdown__item:visible", has_text=option_text).first.click()

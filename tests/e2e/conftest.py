@@ -196,8 +196,8 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
     page = context.new_page()
     # Uncaught exceptions in the app fail the test even when the UI happens to look right.
     # (Console messages are not collected here: a test that provokes a refusal on purpose, a taken
-    # name or a request after logout, makes the browser log it. tests/e2e/test_responsive.py checks
-    # that the main pages log nothing in normal use, signed out included.)
+    # name or a request after logout, makes the browser log it. test_responsive.py and test_journey.py
+    # check with browser_helpers.watch_console that pages log nothing in normal use, signed out included.)
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     yield page

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import api_token, register_and_login
 from playwright.sync_api import APIRequestContext, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,34 +31,9 @@ MESSAGE = "Hello from the e2e journey"
 EDITED = "Hello again, edited"
 
 
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
 def _shot(page: Page, name: str) -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS_DIR / f"chat-{name}.png"), full_page=True)
-
-
-def _register_and_login(page: Page) -> tuple[str, str]:
-    """A new researcher, logged in in the browser; returns the username and an API access token."""
-    username = _unique("ch")
-    response = page.request.post(
-        "/api/auth/register",
-        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
-    )
-    assert response.status == 201, response.text()
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(USER_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    login = page.request.post(
-        "/api/auth/login",
-        data={"username_or_email": username, "password": USER_PASSWORD, "remember_me": False},
-    )
-    assert login.ok, login.text()
-    return username, str(login.json()["access_token"])
 
 
 def _train_tiny_job(request: APIRequestContext, token: str) -> int:
@@ -121,7 +96,7 @@ def _set_number(page: Page, test_id: str, value: str) -> None:
 
 
 def test_finetune_then_chat_and_compare(page: Page) -> None:
-    _, token = _register_and_login(page)
+    token = api_token(page, register_and_login(page, "ch", USER_PASSWORD), USER_PASSWORD)
     job_id = _train_tiny_job(page.request, token)
     ft_name = _fine_tuned_name(page.request, token, job_id)
 

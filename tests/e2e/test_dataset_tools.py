@@ -9,44 +9,15 @@ for the staff and disabled by default); the prompt library managed from the chat
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from pathlib import Path
 
 import pytest
+from browser_helpers import api_token, login, register_and_login, unique
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
 USER_PASSWORD = "e2e-tools-password"
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def _login(page: Page, username: str, password: str) -> str:
-    """Log in in the browser; returns an API access token for the same user."""
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    login = page.request.post(
-        "/api/auth/login", data={"username_or_email": username, "password": password, "remember_me": False}
-    )
-    assert login.ok, login.text()
-    return str(login.json()["access_token"])
-
-
-def _register_and_login(page: Page) -> str:
-    username = _unique("tina")
-    response = page.request.post(
-        "/api/auth/register",
-        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
-    )
-    assert response.status == 201, response.text()
-    return _login(page, username, USER_PASSWORD)
 
 
 def _pick(page: Page, select_test_id: str, option_test_id: str) -> None:
@@ -67,7 +38,7 @@ ROWS = [
 
 
 def test_detection_evidence_and_column_mapping(page: Page) -> None:
-    token = _register_and_login(page)
+    token = api_token(page, register_and_login(page, "tina", USER_PASSWORD), USER_PASSWORD)
     body = "".join(json.dumps(row) + "\n" for row in ROWS)
     created = page.request.post(
         "/api/datasets",
@@ -132,7 +103,7 @@ def test_detection_evidence_and_column_mapping(page: Page) -> None:
 
 
 def test_import_dialog(page: Page, tmp_path: Path) -> None:
-    _register_and_login(page)
+    register_and_login(page, "tina", USER_PASSWORD)
     info = tmp_path / "dataset_info.json"
     info.write_text(
         json.dumps(
@@ -176,7 +147,7 @@ def test_import_dialog(page: Page, tmp_path: Path) -> None:
     dialog.get_by_test_id("import-submit").click()
     repo_item = dialog.locator(".el-form-item").filter(has=page.get_by_test_id("import-hub-repo"))
     expect(repo_item.locator(".el-form-item__error")).to_be_visible()
-    dialog.get_by_test_id("import-hub-repo").fill(f"loraforge-e2e/{_unique('absent')}")
+    dialog.get_by_test_id("import-hub-repo").fill(f"loraforge-e2e/{unique('absent')}")
     dialog.get_by_test_id("import-submit").click()
     # Offline (as the test suite runs) the answer is immediate; with a network that cannot resolve
     # the hub, huggingface_hub retries for about 25 s first.
@@ -185,7 +156,7 @@ def test_import_dialog(page: Page, tmp_path: Path) -> None:
 
 
 def test_server_path_import_for_the_staff(page: Page, admin_credentials: tuple[str, str]) -> None:
-    _login(page, *admin_credentials)
+    login(page, *admin_credentials)
     page.goto("/datasets")
     page.get_by_test_id("dataset-import").click()
     dialog = page.get_by_test_id("import-dialog")
@@ -197,8 +168,8 @@ def test_server_path_import_for_the_staff(page: Page, admin_credentials: tuple[s
 
 
 def test_prompt_library_management(page: Page) -> None:
-    _register_and_login(page)
-    name = _unique("reviewer")
+    register_and_login(page, "tina", USER_PASSWORD)
+    name = unique("reviewer")
     page.goto("/chat")
     page.get_by_test_id("chat-system-prompt").fill("You review {{language}} code.")
     page.get_by_test_id("chat-prompt-manage-open").click()

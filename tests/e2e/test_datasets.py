@@ -9,36 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from browser_helpers import register_and_login
 from playwright.sync_api import Page, Request, Route, expect
 
 pytestmark = pytest.mark.e2e
 
 USER_PASSWORD = "e2e-datasets-password"
 UPLOADS_PATH = "/api/datasets/uploads"
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def _register_and_login(page: Page) -> str:
-    username = _unique("dana")
-    response = page.request.post(
-        "/api/auth/register",
-        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
-    )
-    assert response.status == 201, response.text()
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(USER_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    return username
 
 
 def _chat(question: str, answer: str) -> dict[str, object]:
@@ -76,7 +57,7 @@ def _open_tab(page: Page, name: str) -> None:
 
 
 def test_dataset_journey(page: Page, tmp_path: Path) -> None:
-    _register_and_login(page)
+    register_and_login(page, "dana", USER_PASSWORD)
 
     # The sidebar leads to an empty list that offers the sample dataset.
     page.get_by_test_id("nav-datasets").click()
@@ -152,7 +133,7 @@ def test_dataset_journey(page: Page, tmp_path: Path) -> None:
 
 
 def test_chunked_upload_resumes(page: Page, tmp_path: Path) -> None:
-    _register_and_login(page)
+    register_and_login(page, "dana", USER_PASSWORD)
     # Anything over 64 KiB takes the resumable path, in 64 KiB chunks.
     page.evaluate(
         "() => { localStorage.setItem('loraforge.upload.chunkThreshold', '65536');"

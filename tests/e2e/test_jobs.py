@@ -10,12 +10,11 @@ of each stage goes to test-results/.
 from __future__ import annotations
 
 import re
-import time
-import uuid
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from browser_helpers import api_headers, choose, register_and_login, wait_until
 from playwright.sync_api import Locator, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -28,10 +27,7 @@ TRAINING_TIMEOUT_MS = 180_000
 # stopping always leaves one to resume from.
 MAX_STEPS = "2000"
 SAVE_STEPS = "5"
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+_wait_until = partial(wait_until, timeout_ms=TRAINING_TIMEOUT_MS)
 
 
 def _shot(page: Page, name: str) -> None:
@@ -39,54 +35,17 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(RESULTS_DIR / f"jobs-{name}.png"), full_page=True)
 
 
-def _register_and_login(page: Page) -> str:
-    username = _unique("jo")
-    response = page.request.post(
-        "/api/auth/register",
-        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
-    )
-    assert response.status == 201, response.text()
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(USER_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    return username
-
-
 def _import_sample(page: Page, username: str) -> str:
     """The sample dataset through the API (the datasets UI has its own e2e test); returns its name."""
-    login = page.request.post(
-        "/api/auth/login",
-        data={"username_or_email": username, "password": USER_PASSWORD, "remember_me": False},
-    )
-    assert login.ok, login.text()
-    token = login.json()["access_token"]
-    created = page.request.post(
-        "/api/datasets/samples/forge-demo", headers={"Authorization": f"Bearer {token}"}
-    )
+    headers = api_headers(page, username, USER_PASSWORD)
+    created = page.request.post("/api/datasets/samples/forge-demo", headers=headers)
     assert created.status == 201, created.text()
     return str(created.json()["dataset"]["name"])
-
-
-def _choose(page: Page, select: Locator, option_text: str) -> None:
-    """Pick an option of an Element Plus select (its dropdown is teleported to the body)."""
-    select.click()
-    page.locator(".el-select-dropdown__item:visible", has_text=option_text).first.click()
 
 
 def _int_attr(locator: Locator, name: str) -> int:
     value = locator.get_attribute(name)
     return int(value) if value else 0
-
-
-def _wait_until(check: Callable[[], bool], what: str, timeout_ms: int = TRAINING_TIMEOUT_MS) -> None:
-    deadline = time.monotonic() + timeout_ms / 1000
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def _fill_form(page: Page, dataset_name: str) -> None:
@@ -96,8 +55,8 @@ def _fill_form(page: Page, dataset_name: str) -> None:
     name = page.get_by_test_id("job-name")
     expect(name).not_to_have_value("")
     name.fill("e2e live job")
-    _choose(page, page.get_by_test_id("job-model"), "demo-tiny")
-    _choose(page, page.get_by_test_id("job-dataset"), dataset_name)
+    choose(page, page.get_by_test_id("job-model"), "demo-tiny")
+    choose(page, page.get_by_test_id("job-dataset"), dataset_name)
     page.get_by_test_id("job-max-steps").fill(MAX_STEPS)
     page.get_by_test_id("job-lr").fill("0.001")
     advanced = page.get_by_test_id("job-advanced")
@@ -107,7 +66,7 @@ def _fill_form(page: Page, dataset_name: str) -> None:
 
 
 def test_job_live_page_stop_resume_cancel(page: Page) -> None:
-    username = _register_and_login(page)
+    username = register_and_login(page, "jo", USER_PASSWORD)
     dataset_name = _import_sample(page, username)
 
     # The form: demo model, the sample dataset, many steps with a metric every step.

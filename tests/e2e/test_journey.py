@@ -16,11 +16,12 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
-from browser_helpers import login, shot, unique, watch_console
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from browser_helpers import choose, login, shot, unique, wait_until, watch_console
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,7 +34,8 @@ UI_TIMEOUT_MS = 15_000
 TRAINING_TIMEOUT_MS = 480_000
 # The first answer starts an inference worker.
 ANSWER_TIMEOUT_MS = 120_000
-# A raw message key where a translation should be (`jobPage.status.stopped`): vue-i18n shows the key
+_wait_until = partial(wait_until, timeout_ms=TRAINING_TIMEOUT_MS)
+# A raw message key where a translation should be (`jobs.status.stopped`): vue-i18n shows the key
 # when neither language has the message.
 RAW_KEY = re.compile(r"\b[a-z][A-Za-z]+\.[a-z][A-Za-z]+\.[a-z][A-Za-z.]*\b")
 
@@ -43,21 +45,6 @@ def _new_page(browser: Browser, base_url: str) -> tuple[BrowserContext, Page, li
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     return context, page, watch_console(page)
-
-
-def _wait_until(check: Callable[[], bool], what: str, timeout_ms: int = TRAINING_TIMEOUT_MS) -> None:
-    deadline = time.monotonic() + timeout_ms / 1000
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _choose(page: Page, select: Locator, option_text: str) -> None:
-    """Pick an option of an Element Plus select (its dropdown is teleported to the body)."""
-    select.click()
-    page.locator(".el-select-dropdown__item:visible", has_text=option_text).first.click()
 
 
 def _step(page: Page) -> int:
@@ -104,7 +91,7 @@ def _stop_a_second_job(page: Page, dataset: str) -> int:
     expect(page.get_by_test_id("job-prefill-notice")).to_be_visible()
     expect(page.get_by_test_id("job-name")).not_to_have_value("")
     page.get_by_test_id("job-name").fill("journey stop")
-    _choose(page, page.get_by_test_id("job-dataset"), dataset)
+    choose(page, page.get_by_test_id("job-dataset"), dataset)
     page.get_by_test_id("job-max-steps").fill("200")
     page.get_by_test_id("job-start").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
@@ -120,6 +107,12 @@ def _stop_a_second_job(page: Page, dataset: str) -> int:
     )
     expect(page.get_by_test_id("job-resume")).to_be_visible()
     expect(page.get_by_test_id("job-connection")).to_have_count(0)
+    # Its notification says so too (a stop is not a cancel).
+    page.get_by_test_id("notification-bell").click()
+    newest = page.locator('button.item[data-testid^="notification-"]').first
+    expect(newest).to_contain_text("Stopped")
+    expect(newest).to_contain_text("journey stop")
+    page.get_by_test_id("notification-bell").click()
     page.locator("#tab-checkpoints").click()
     checkpoint = (
         page.get_by_test_id("checkpoints-table").locator(".el-table__body-wrapper .el-table__row").first
@@ -262,7 +255,7 @@ def test_journey_en_1440_then_zh_390(
         expect(page.get_by_test_id("sidebar")).to_be_hidden()
 
         # path -> what shows the page is in Chinese
-        pages: dict[str, Callable[[], None]] = {
+        pages: dict[str, Callable[[], object]] = {
             "/datasets": lambda: expect(page.get_by_test_id(f"dataset-row-{dataset}")).to_be_visible(),
             f"/datasets/{dataset_id}": lambda: expect(
                 page.get_by_test_id("dataset-use-for-training")
@@ -273,12 +266,16 @@ def test_journey_en_1440_then_zh_390(
             ),
             f"/jobs/{demo_id}": lambda: (
                 expect(page.get_by_test_id("job-status")).to_have_text("已成功"),
+                expect(page.get_by_test_id("job-step")).to_contain_text("步数"),
                 expect(page.get_by_test_id("job-progress").locator("xpath=..")).to_contain_text(
                     re.compile(r"已用时间 \d+(分\d+)?秒")
                 ),
             ),
-            f"/jobs/{stop_id}": lambda: expect(page.get_by_test_id("job-stopped-notice")).to_contain_text(
-                "checkpoint-"
+            f"/jobs/{stop_id}": lambda: (
+                expect(page.get_by_test_id("job-stopped-notice")).to_contain_text("checkpoint-"),
+                page.locator("#tab-checkpoints").click(),
+                expect(page.get_by_test_id("checkpoints-table")).to_contain_text("保存时间"),
+                expect(page.get_by_test_id("checkpoints-table")).to_contain_text(str(datetime.now().year)),
             ),
             f"/jobs/new?dataset={dataset_id}": lambda: (
                 expect(page.get_by_test_id("job-max-steps-label")).to_have_text("最大步数"),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import api_headers, register_and_login, unique
 from playwright.sync_api import APIRequestContext, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,38 +27,10 @@ TRAINING_TIMEOUT_S = 240.0
 DEPLOY_TIMEOUT_MS = 180_000
 
 
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
 def _shot(page: Page, name: str) -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     page.wait_for_timeout(400)  # let Element Plus' enter transitions finish, for a readable picture
     page.screenshot(path=str(RESULTS_DIR / f"models-{name}.png"), full_page=True)
-
-
-def _register_and_login(page: Page) -> tuple[str, dict[str, str]]:
-    """A new researcher, logged in in the browser; returns the name and API headers for set-up calls."""
-    username = _unique("mo")
-    response = page.request.post(
-        "/api/auth/register",
-        data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
-    )
-    assert response.status == 201, response.text()
-    # The browser first: an API login through page.request shares its cookies, and /login would
-    # then go straight on to the dashboard.
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(USER_PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    login = page.request.post(
-        "/api/auth/login",
-        data={"username_or_email": username, "password": USER_PASSWORD, "remember_me": False},
-    )
-    assert login.ok, login.text()
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    return username, headers
 
 
 def _train_tiny_job(request: APIRequestContext, headers: dict[str, str]) -> tuple[int, int]:
@@ -109,7 +81,7 @@ def _assert_headers_on_one_line(page: Page) -> None:
 
 
 def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
-    _, headers = _register_and_login(page)
+    headers = api_headers(page, register_and_login(page, "mo", USER_PASSWORD), USER_PASSWORD)
     job_id, dataset_id = _train_tiny_job(page.request, headers)
     model_name = f"ft:demo-tiny:lf:{job_id}"
 
@@ -175,7 +147,7 @@ def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
     expect(status).to_have_attribute("data-status", "stopped", timeout=DEPLOY_TIMEOUT_MS)
 
     # Providers: a bad base URL is refused next to its field; a good one is added.
-    provider = _unique("e2e").replace("_", "-")
+    provider = unique("e2e").replace("_", "-")
     page.goto("/providers")
     expect(page.get_by_test_id("providers-table")).to_be_visible()
     page.get_by_test_id("providers-add").click()

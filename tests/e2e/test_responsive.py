@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Locator, Page, expect
+from browser_helpers import login, watch_console
+from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -57,17 +58,6 @@ DATE_COLUMNS_JS = """titles => {
 }"""
 
 
-def _console_errors(page: Page) -> list[str]:
-    errors: list[str] = []
-
-    def keep(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(f"{page.url}: {message.text}")
-
-    page.on("console", keep)
-    return errors
-
-
 def _page_width(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
@@ -78,16 +68,9 @@ def _key_header(page: Page, title: str) -> Locator:
     return cells.locator("visible=true")
 
 
-def _login(page: Page, username: str, password: str) -> None:
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-
-
 def test_every_main_page_is_usable_on_a_phone(page: Page, admin_credentials: tuple[str, str]) -> None:
     page.set_viewport_size(PHONE)
-    errors = _console_errors(page)
+    errors = watch_console(page)
 
     # Signed out: the login and register pages fit and log nothing.
     page.goto("/login")
@@ -100,7 +83,7 @@ def test_every_main_page_is_usable_on_a_phone(page: Page, admin_credentials: tup
     assert _page_width(page) <= PHONE["width"]
     assert errors == [], errors
 
-    _login(page, *admin_credentials)
+    login(page, *admin_credentials)
     # A dataset, so the datasets table has a row whose name must stay in view.
     page.goto("/datasets")
     page.get_by_test_id("dataset-import-sample-top").click()
@@ -152,9 +135,8 @@ def test_every_main_page_is_usable_on_a_phone(page: Page, admin_credentials: tup
 
 def test_admin_users_table_at_1440(page: Page, admin_credentials: tuple[str, str]) -> None:
     page.set_viewport_size(LAPTOP)
-    errors = _console_errors(page)
-    page.goto("/login")
-    _login(page, *admin_credentials)
+    errors = watch_console(page)
+    login(page, *admin_credentials)
     page.get_by_test_id("nav-admin-users").click()
     admin = admin_credentials[0]
     expect(page.get_by_test_id(f"user-row-{admin}")).to_be_visible()

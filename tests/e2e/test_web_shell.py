@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
+from browser_helpers import login, unique
 from playwright.sync_api import Page, Request, Route, expect
 
 pytestmark = pytest.mark.e2e
 
 USER_PASSWORD = "e2e-user-password"
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def _login(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-    expect(page.get_by_test_id("dashboard")).to_be_visible()
 
 
 def _choose_dropdown_option(page: Page, test_id: str) -> None:
@@ -32,7 +19,7 @@ def _choose_dropdown_option(page: Page, test_id: str) -> None:
 
 
 def test_user_journey(page: Page, admin_credentials: tuple[str, str]) -> None:
-    username = _unique("alice")
+    username = unique("alice")
 
     # Unauthenticated visitors land on the login page.
     page.goto("/")
@@ -138,14 +125,14 @@ def test_user_journey(page: Page, admin_credentials: tuple[str, str]) -> None:
 
 
 def test_admin_changes_a_users_role(page: Page, admin_credentials: tuple[str, str]) -> None:
-    username = _unique("bob")
+    username = unique("bob")
     registered = page.request.post(
         "/api/auth/register",
         data={"username": username, "email": f"{username}@example.com", "password": USER_PASSWORD},
     )
     assert registered.status == 201, registered.text()
 
-    _login(page, *admin_credentials)
+    login(page, *admin_credentials)
     page.get_by_test_id("nav-admin-users").click()
     expect(page).to_have_url(re.compile(r"/admin/users$"))
     expect(page.get_by_test_id("admin-stats")).to_be_visible()
@@ -176,7 +163,7 @@ def test_expired_token_is_refreshed_once_and_requests_replayed(
     page: Page, admin_credentials: tuple[str, str]
 ) -> None:
     """Two requests that fail with 401 together share one refresh, then both are replayed."""
-    _login(page, *admin_credentials)
+    login(page, *admin_credentials)
 
     # Answer the first call to each admin endpoint with 401, as the server does for an expired
     # access token; later calls reach the real server.
