@@ -10,6 +10,7 @@ from loraforge.db.base import utcnow
 from loraforge.db.models.accounts import ROLE_VALUES, ApiKey, LoginAttempt, RefreshToken, Role, User
 from loraforge.db.models.chat import ChatMessage, Conversation, PlaygroundRun, PromptTemplate
 from loraforge.db.models.datasets import Dataset, DatasetUpload, DatasetUploadChunk, DatasetVersion
+from loraforge.db.models.evaluation import Evaluation, EvaluationRun
 from loraforge.db.models.files import StoredFile
 from loraforge.db.models.jobs import (
     ACTIVE,
@@ -42,6 +43,8 @@ __all__ = [
     "DatasetUploadChunk",
     "DatasetVersion",
     "Deployment",
+    "Evaluation",
+    "EvaluationRun",
     "Job",
     "JobEvent",
     "JobStatus",
