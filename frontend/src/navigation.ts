@@ -16,6 +16,7 @@ import {
   User,
   UserFilled,
   Opportunity,
+  DataAnalysis,
 } from '@element-plus/icons-vue'
 import type { Component } from 'vue'
 
@@ -47,6 +48,7 @@ export const NAV_SECTIONS: readonly NavSection[] = [
       { routeName: 'dashboard', labelKey: 'nav.dashboard', icon: DataBoard, testId: 'nav-dashboard' },
       { routeName: 'datasets', labelKey: 'nav.datasets', icon: Files, testId: 'nav-datasets' },
       { routeName: 'jobs', labelKey: 'nav.jobs', icon: Histogram, testId: 'nav-jobs' },
+      { routeName: 'evaluations', labelKey: 'nav.evaluations', icon: DataAnalysis, testId: 'nav-evaluations' },
       { routeName: 'models', labelKey: 'nav.models', icon: Box, testId: 'nav-models' },
       { routeName: 'chat', labelKey: 'nav.chat', icon: ChatDotRound, testId: 'nav-chat' },
       { routeName: 'playground', labelKey: 'nav.playground', icon: Opportunity, testId: 'nav-playground' },

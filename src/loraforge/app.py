@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -40,6 +41,9 @@ from loraforge.executors import make_executor
 from loraforge.inference import upstream as providers_client
 from loraforge.services.accounts import passwords
 from loraforge.services.accounts.bootstrap import ensure_first_admin
+from loraforge.services.evaluation import launch_spec as evaluation_launch
+from loraforge.services.evaluation import sync as evaluation_sync
+from loraforge.services.jobs import eval_request
 from loraforge.services.jobs import housekeeping as background
 from loraforge.services.jobs.scheduler import Scheduler
 from loraforge.services.platform.event_hub import EventHub
@@ -87,7 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     passwords.configure_from(settings)
     database = Database(settings.sqlalchemy_url)
     hub = EventHub()
-    scheduler = Scheduler(settings, database, make_executor(settings), hub=hub)
+    # Evaluations live above jobs: their stage's spec builder and their per-tick sync come in here.
+    scheduler = Scheduler(
+        settings, database, make_executor(settings), hub=hub,
+        hooks=[functools.partial(evaluation_sync.sync, settings=settings)],
+        stages={eval_request.STAGE: evaluation_launch.build},
+    )  # fmt: skip
     inference = InferenceManager(settings, database)
 
     @asynccontextmanager

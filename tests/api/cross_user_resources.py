@@ -50,6 +50,7 @@ KIND_OF: dict[str, str | dict[str, str]] = {
     "prompt_id": "prompt",
     "run_id": "playground_run",
     "file_id": "file",
+    "evaluation_id": "evaluation",
 }
 
 # Kinds that belong to nobody: every signed-in user may read them.
@@ -95,6 +96,7 @@ class Resources:
             "prompt": self.prompt,
             "playground_run": self.playground_run,
             "file": self.file,
+            "evaluation": self.evaluation,
         }
 
     def make(self, kind: str) -> dict[str, Any]:
@@ -241,3 +243,17 @@ class Resources:
             data={"purpose": "fine-tune"},
         )
         return {"file_id": created["id"]}
+
+    # ---- evaluations ----------------------------------------------------------------------------------
+
+    def evaluation(self) -> dict[str, Any]:
+        # A draft: the scheduler is off, and a started one would only queue.
+        dataset = self.dataset()
+        body = {
+            "name": self._name("eval"),
+            "models": ["demo-tiny"],
+            "dataset": dataset["dataset_id"],
+            "metrics": ["exact_match"],
+            "start": False,
+        }
+        return {"evaluation_id": self._post("/api/evaluations", json=body)["id"]}

@@ -196,3 +196,22 @@ def test_reattach_after_a_restart_mirrors_the_log_and_reports_the_exit(settings:
     # A submission Ray does not know is gone (exit code unknown), not an error.
     unknown = ProcessRef(pid=0, started_at=0.0, external_id="loraforge-0-unknown")
     assert restarted.state(unknown).alive is False
+
+
+def test_an_evaluation_runs_as_a_ray_job(api: Api, settings: Settings, demo_model: Path, head: RayHead):
+    """An evaluation's run is a job like any other: submitted to Ray, its totals copied in by the sync."""
+    from evaluation_helpers import create_evaluation, evaluation_body, tiny_test_set, wait_evaluation
+
+    alice = api.account("alice")
+    dataset = tiny_test_set(api.client, alice, rows=3)
+    body = evaluation_body(dataset["id"], generation={"max_new_tokens": 4}, start=True, name="on ray")
+    created = create_evaluation(api.client, alice, body)
+    done = wait_evaluation(api.client, alice, created["id"], {"succeeded"}, timeout=RAY_TIMEOUT_S)
+    (run,) = done["runs"]
+    assert run["results"]["test_set"]["rows"] == 3 and "exact_match" in run["results"]["metrics"]
+    row = _job_row(settings, run["job_id"])
+    assert row["executor"] == "ray" and row["external_id"].startswith(f"loraforge-{run['job_id']}-")
+    samples = api.client.get(f"/api/evaluations/{created['id']}/samples", headers=alice.headers).json()
+    assert samples["total"] == 3 and all(
+        item["answers"][0]["predict"] is not None for item in samples["items"]
+    )

@@ -28,7 +28,17 @@ export type ImportResult = Schemas['ImportResult']
 export type HubImport = Schemas['HubImport']
 export type PathImport = Schemas['PathImport']
 
-export const DATASET_FORMATS: readonly DatasetFormat[] = ['alpaca', 'sharegpt', 'messages', 'preference', 'kto', 'text']
+export const DATASET_FORMATS: readonly DatasetFormat[] = [
+  'alpaca',
+  'sharegpt',
+  'messages',
+  'preference',
+  'kto',
+  'text',
+  'multiple_choice',
+]
+/** Formats a model trains on; multiple-choice questions only evaluate one (metric multiple_choice). */
+export const TRAINING_FORMATS: readonly DatasetFormat[] = DATASET_FORMATS.filter((f) => f !== 'multiple_choice')
 
 /** Sortable columns of the list; the server takes `-column` for descending. */
 export type SortColumn = 'name' | 'created_at' | 'updated_at' | 'rows' | 'size_bytes' | 'format'

@@ -1958,6 +1958,202 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/evaluations/{evaluation_id}/samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Samples
+         * @description The samples with every run's answer, merged by index (a run still going shows what it has).
+         *     `regression`/`improvement` order by how much worse/better the other runs score than the baseline
+         *     on `metric` (direction-aware: for perplexity lower is better); `min`/`max` keep the samples where
+         *     some non-baseline run's `metric` lies in range; `q` matches case-insensitively.
+         */
+        get: operations["evaluations_samples"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare Runs
+         * @description Totals of 2–8 runs (of evaluations you may read, on the same dataset version and split) side by
+         *     side: the best run per metric and each run's delta vs the baseline.
+         */
+        post: operations["evaluations_compare"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations/compare/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Comparison Report
+         * @description A comparison of runs as a report; the same rules as `POST /api/evaluations/compare`.
+         */
+        get: operations["evaluations_compare_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations/{evaluation_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Report
+         * @description The evaluation's report: settings, totals (best marked, deltas vs the first model), charts and
+         *     per-sample results (csv/jsonl: one row per sample × model).
+         */
+        get: operations["evaluations_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Evaluations
+         * @description Your evaluations and the shared ones, newest first (operators and admins: everyone's).
+         */
+        get: operations["evaluations_list"];
+        put?: never;
+        /**
+         * Create Evaluation
+         * @description Score 1–8 models on one dataset version: one job per model (a run identical to an earlier
+         *     succeeded one of yours reuses its job: `cached`). `start: true` queues the jobs; otherwise a draft.
+         */
+        post: operations["evaluations_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations/{evaluation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Evaluation Route */
+        get: operations["evaluations_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Evaluation
+         * @description Cancel its running jobs, then delete it and the jobs no other evaluation reuses.
+         */
+        delete: operations["evaluations_delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Evaluation
+         * @description Rename, describe, share or unshare (owner only; shared = read-only for every user).
+         */
+        patch: operations["evaluations_update"];
+        trace?: never;
+    };
+    "/api/evaluations/{evaluation_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Evaluation
+         * @description Queue a draft; failed, cancelled or stopped runs continue where they stopped.
+         */
+        post: operations["evaluations_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/evaluations/{evaluation_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Evaluation
+         * @description Cancel every queued or running run now; the answers so far are kept for a later start.
+         */
+        post: operations["evaluations_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/versions/{version_id}/scores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Version Scores
+         * @description The evaluations you may read that scored this version, with the delta against its base model
+         *     where the same evaluation scored that too.
+         */
+        get: operations["models_version_scores"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -2388,7 +2584,7 @@ export interface components {
              * Format
              * @description Override the detected format.
              */
-            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
             /**
              * Mapping
              * @description JSON: a dataset_info.json-style entry.
@@ -2410,7 +2606,7 @@ export interface components {
              */
             message: string;
             /** Format */
-            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
             /** Mapping */
             mapping?: string | null;
             /**
@@ -2618,6 +2814,19 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** CompareRequest */
+        CompareRequest: {
+            /**
+             * Runs
+             * @description 2 to 8 run ids, scored on the same dataset version and split.
+             */
+            runs: number[];
+            /**
+             * Baseline
+             * @description The run deltas are taken against (default: the first).
+             */
+            baseline?: number | null;
+        };
         /** CompareResult */
         CompareResult: {
             a: components["schemas"]["DatasetVersionPublic"];
@@ -2638,6 +2847,68 @@ export interface components {
                 [key: string]: {
                     [key: string]: unknown;
                 }[];
+            };
+        };
+        /** ComparedDatasetVersion */
+        ComparedDatasetVersion: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+            /** Dataset Id */
+            dataset_id: number;
+            /** Dataset Name */
+            dataset_name: string | null;
+        };
+        /** ComparedRun */
+        ComparedRun: {
+            /** Run Id */
+            run_id: number;
+            /** Evaluation Id */
+            evaluation_id: number;
+            /** Model */
+            model: string;
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /** Speed */
+            speed: {
+                [key: string]: number;
+            };
+            /**
+             * Delta
+             * @description metric − the baseline's; null where either lacks it.
+             */
+            delta: {
+                [key: string]: number | null;
+            };
+        };
+        /** Comparison */
+        Comparison: {
+            dataset_version: components["schemas"]["ComparedDatasetVersion"] | null;
+            /**
+             * Baseline
+             * @description The baseline's run id.
+             */
+            baseline: number;
+            /** Metrics */
+            metrics: string[];
+            /**
+             * Direction
+             * @description Which way is better, per metric.
+             */
+            direction: {
+                [key: string]: "higher" | "lower";
+            };
+            /** Rows */
+            rows: components["schemas"]["ComparedRun"][];
+            /**
+             * Best
+             * @description The best run id per metric (the first one on a tie; absent when all runs tie).
+             */
+            best: {
+                [key: string]: number;
             };
         };
         /** ConversationCreate */
@@ -2805,7 +3076,7 @@ export interface components {
          */
         DatasetMapping: {
             /** Formatting */
-            formatting?: ("alpaca" | "sharegpt" | "openai" | "text") | null;
+            formatting?: ("alpaca" | "sharegpt" | "openai" | "text" | "multiple_choice") | null;
             /**
              * Ranking
              * @default false
@@ -2845,7 +3116,7 @@ export interface components {
              * Format
              * @enum {string}
              */
-            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text";
+            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice";
             /**
              * Rows
              * @description Rows read from the file (valid + invalid).
@@ -2896,7 +3167,7 @@ export interface components {
              * Format
              * @enum {string}
              */
-            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text";
+            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice";
             /** Rows */
             rows: number;
             /** Characters */
@@ -2968,7 +3239,7 @@ export interface components {
              * Format
              * @enum {string}
              */
-            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text";
+            format: "alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice";
             /** Rows */
             rows: number;
             /** Valid Rows */
@@ -3185,6 +3456,262 @@ export interface components {
             step: number;
             /** Eval Loss */
             eval_loss?: number | null;
+        };
+        /** EvaluationCreate */
+        EvaluationCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Models
+             * @description 1–8 distinct models as /v1 names: `demo-tiny`, a registered model (`<name>` pins its current version as `<name>@v<n>`), or a provider model `<provider>/<model>`.
+             */
+            models: string[];
+            /**
+             * Dataset
+             * @description The test set: a dataset id.
+             */
+            dataset: number;
+            /**
+             * Dataset Version
+             * @description A version of it (default: its current one).
+             */
+            dataset_version?: number | null;
+            /**
+             * Split
+             * @description Which rows: all, or the test/train split of a preprocessed version.
+             * @default all
+             * @enum {string}
+             */
+            split: "all" | "test" | "train";
+            /** Metrics */
+            metrics: ("bleu" | "rouge" | "sacrebleu" | "chrf" | "exact_match" | "contains" | "regex" | "valid_json" | "perplexity" | "multiple_choice" | "judge")[];
+            generation?: components["schemas"]["EvaluationGeneration"] | null;
+            options?: components["schemas"]["EvaluationOptions"] | null;
+            judge?: components["schemas"]["EvaluationJudge"] | null;
+            /**
+             * Shared
+             * @description Readable (never changeable) by every user.
+             * @default false
+             */
+            shared: boolean;
+            /**
+             * Start
+             * @description Queue the jobs now (otherwise a draft).
+             * @default true
+             */
+            start: boolean;
+        };
+        /** EvaluationGeneration */
+        EvaluationGeneration: {
+            /**
+             * Max New Tokens
+             * @description Longest answer generated.
+             * @default 256
+             */
+            max_new_tokens: number;
+            /**
+             * Temperature
+             * @description 0: greedy decoding.
+             * @default 0
+             */
+            temperature: number;
+            /**
+             * Top P
+             * @default 1
+             */
+            top_p: number;
+        };
+        /** EvaluationJudge */
+        EvaluationJudge: {
+            /**
+             * Model
+             * @description The judge: `demo-tiny`, a registered model or `<provider>/<model>`.
+             */
+            model: string;
+            /**
+             * Mode
+             * @description single: a 1–10 score per answer (the `judge` metric); pairwise: A vs B in both orders against the first model, once every model's run succeeded.
+             * @default single
+             * @enum {string}
+             */
+            mode: "single" | "pairwise";
+            /** Prompt */
+            prompt?: string | null;
+        };
+        /** EvaluationOptions */
+        EvaluationOptions: {
+            /**
+             * Max Samples
+             * @description At most this many rows.
+             */
+            max_samples?: number | null;
+            /**
+             * Case Sensitive
+             * @description exact_match / contains compare case.
+             */
+            case_sensitive?: boolean | null;
+            /**
+             * Regex Pattern
+             * @description The pattern of the `regex` metric.
+             */
+            regex_pattern?: string | null;
+            /**
+             * Json Schema
+             * @description `valid_json` also checks this schema.
+             */
+            json_schema?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * N Shot
+             * @description Multiple choice: solved examples first.
+             */
+            n_shot?: number | null;
+        };
+        /** EvaluationPage */
+        EvaluationPage: {
+            /** Items */
+            items: components["schemas"]["EvaluationPublic"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** EvaluationPublic */
+        EvaluationPublic: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Owner */
+            owner: string;
+            /** Owner Id */
+            owner_id: number;
+            dataset: components["schemas"]["NamedRef"] | null;
+            dataset_version: components["schemas"]["VersionRef"] | null;
+            /** Split */
+            split: string;
+            /** Metrics */
+            metrics: string[];
+            /** Generation */
+            generation: {
+                [key: string]: unknown;
+            };
+            /** Options */
+            options: {
+                [key: string]: unknown;
+            };
+            /** Judge */
+            judge: {
+                [key: string]: unknown;
+            } | null;
+            /** Shared */
+            shared: boolean;
+            /**
+             * Source Job Id
+             * @description The training job whose before/after this is.
+             */
+            source_job_id: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "stopped";
+            /** Progress */
+            progress: number | null;
+            /** Runs */
+            runs: components["schemas"]["EvaluationRunPublic"][];
+            /** Judge Job Id */
+            judge_job_id: number | null;
+            /**
+             * Judge Results
+             * @description Pairwise judging: {baseline, vs: [{model, win, tie, loss, n}]}.
+             */
+            judge_results: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EvaluationRunPublic */
+        EvaluationRunPublic: {
+            /** Id */
+            id: number;
+            /**
+             * Position
+             * @description Order of the models; 0 is the default baseline.
+             */
+            position: number;
+            /**
+             * Model
+             * @description As /v1 names it; registered models pinned as `<name>@v<n>`.
+             */
+            model: string;
+            /**
+             * Model Kind
+             * @enum {string}
+             */
+            model_kind: "demo" | "registered" | "provider";
+            /** Model Id */
+            model_id: number | null;
+            /** Model Version Id */
+            model_version_id: number | null;
+            /** Job Id */
+            job_id: number | null;
+            /** Job Status */
+            job_status: ("draft" | "queued" | "starting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "stopped") | null;
+            /**
+             * Cached
+             * @description Reused the job of an identical earlier run (no new generation).
+             */
+            cached: boolean;
+            /**
+             * Progress
+             * @description 0..1 of the run's samples done.
+             */
+            progress: number | null;
+            /**
+             * Eta S
+             * @description Seconds left, from the engine's latest progress event.
+             */
+            eta_s: number | null;
+            /** Error */
+            error: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Results
+             * @description Once the job succeeded: `metrics` ({key: number}), `speed`, `test_set`.
+             */
+            results: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** EvaluationUpdate */
+        EvaluationUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Shared */
+            shared?: boolean | null;
         };
         /** ExportedMessage */
         ExportedMessage: {
@@ -3573,7 +4100,7 @@ export interface components {
              */
             description: string;
             /** Format */
-            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
             mapping?: components["schemas"]["DatasetMapping"] | null;
         };
         /** Hyperparameters */
@@ -4275,6 +4802,13 @@ export interface components {
             /** Notes */
             notes?: string | null;
         };
+        /** NamedRef */
+        NamedRef: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+        };
         /** NotificationPage */
         NotificationPage: {
             /** Items */
@@ -4420,7 +4954,7 @@ export interface components {
              */
             description: string;
             /** Format */
-            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
             mapping?: components["schemas"]["DatasetMapping"] | null;
             /**
              * Names
@@ -5148,6 +5682,107 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** SampleAnswer */
+        SampleAnswer: {
+            /** Run Id */
+            run_id: number;
+            /**
+             * Position
+             * @description The run's place among the evaluation's models (0: first).
+             */
+            position: number;
+            /** Model */
+            model: string;
+            /**
+             * Predict
+             * @description The generated answer; null while the run has not reached it.
+             */
+            predict: string | null;
+            /**
+             * Scores
+             * @description Per-sample scores by totals key (bleu-4, rouge-l, ...).
+             */
+            scores: {
+                [key: string]: number;
+            };
+            judge?: components["schemas"]["SampleJudge"] | null;
+            /** Latency S */
+            latency_s: number | null;
+            /** Completion Tokens */
+            completion_tokens: number | null;
+            /**
+             * Error
+             * @description Why no answer was generated (a provider error).
+             */
+            error?: string | null;
+        };
+        /** SampleItem */
+        SampleItem: {
+            /**
+             * Index
+             * @description The sample's position in the test set.
+             */
+            index: number;
+            /** Prompt */
+            prompt: string;
+            /**
+             * Label
+             * @description The reference answer.
+             */
+            label: string;
+            /**
+             * Answers
+             * @description One per run, in model order.
+             */
+            answers: components["schemas"]["SampleAnswer"][];
+        };
+        /** SampleJudge */
+        SampleJudge: {
+            /**
+             * Score
+             * @description 1–10; null when the judge's answer held no score.
+             */
+            score: number | null;
+            /** Reason */
+            reason: string;
+            /**
+             * Error
+             * @description Why the judge gave no verdict (its request failed).
+             */
+            error?: string | null;
+        };
+        /** SamplePage */
+        SamplePage: {
+            /** Items */
+            items: components["schemas"]["SampleItem"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /**
+             * Metric
+             * @description The per-sample metric sorted and filtered by.
+             */
+            metric: string | null;
+            /**
+             * Baseline
+             * @description The baseline run's position.
+             */
+            baseline: number;
+        };
+        /** ScoreBase */
+        ScoreBase: {
+            /** Model */
+            model: string;
+            /** Run Id */
+            run_id: number;
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+        };
         /** SpecGroups */
         SpecGroups: {
             /**
@@ -5474,7 +6109,7 @@ export interface components {
              * Format
              * @description Format override; omit to detect.
              */
-            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+            format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
             mapping?: components["schemas"]["DatasetMapping"] | null;
             /**
              * Txt Mode
@@ -5591,6 +6226,47 @@ export interface components {
             /** Email */
             email: string;
             role: components["schemas"]["Role"];
+        };
+        /** VersionRef */
+        VersionRef: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+        };
+        /** VersionScore */
+        VersionScore: {
+            /** Evaluation Id */
+            evaluation_id: number;
+            /** Evaluation Name */
+            evaluation_name: string;
+            dataset: components["schemas"]["NamedRef"] | null;
+            dataset_version: components["schemas"]["VersionRef"] | null;
+            /** Run Id */
+            run_id: number;
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /** @description The version's base model in the same evaluation, if scored. */
+            base: components["schemas"]["ScoreBase"] | null;
+            /**
+             * Delta
+             * @description This version − base, per metric both have.
+             */
+            delta: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** VersionScores */
+        VersionScores: {
+            /** Items */
+            items: components["schemas"]["VersionScore"][];
         };
         /** WebhookTest */
         WebhookTest: {
@@ -7507,7 +8183,7 @@ export interface operations {
             query?: {
                 /** @description Part of the name or description. */
                 q?: string | null;
-                format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text") | null;
+                format?: ("alpaca" | "sharegpt" | "messages" | "preference" | "kto" | "text" | "multiple_choice") | null;
                 /** @description `-` = descending. */
                 sort?: string;
                 /** @description 1-based page number. */
@@ -18682,6 +19358,1287 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_samples: {
+        parameters: {
+            query?: {
+                /** @description 1-based page number. */
+                page?: number;
+                /** @description Items per page (at most 100). */
+                page_size?: number;
+                sort?: "index" | "regression" | "improvement";
+                /** @description A per-sample totals key (default: the first metric's). */
+                metric?: string | null;
+                /** @description The baseline run's position. */
+                baseline?: number;
+                /** @description Lowest metric value kept. */
+                min?: number | null;
+                /** @description Highest metric value kept. */
+                max?: number | null;
+                /** @description Part of a prompt, reference or answer. */
+                q?: string | null;
+            };
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SamplePage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_compare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_compare_report: {
+        parameters: {
+            query: {
+                /** @description Run ids, comma-separated (2–8). */
+                runs: string;
+                /** @description The baseline run id (default: the first). */
+                baseline?: number | null;
+                /** @description html (one offline page), md, csv, jsonl or json. */
+                format?: "html" | "md" | "csv" | "jsonl" | "json";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report as an attachment named after the id(s). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": unknown;
+                    "text/markdown; charset=utf-8": unknown;
+                    "text/csv; charset=utf-8": unknown;
+                    "application/x-ndjson": unknown;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_report: {
+        parameters: {
+            query?: {
+                /** @description html (one offline page), md, csv, jsonl or json. */
+                format?: "html" | "md" | "csv" | "jsonl" | "json";
+            };
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report as an attachment named after the id(s). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": unknown;
+                    "text/markdown; charset=utf-8": unknown;
+                    "text/csv; charset=utf-8": unknown;
+                    "application/x-ndjson": unknown;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_list: {
+        parameters: {
+            query?: {
+                /** @description Only evaluations of this dataset. */
+                dataset?: number | null;
+                /** @description Only evaluations that scored this model version. */
+                model_version?: number | null;
+                /** @description 1-based page number. */
+                page?: number;
+                /** @description Items per page (at most 100). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    evaluations_cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    models_version_scores: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionScores"];
+                };
             };
             /** @description Bad request */
             400: {

@@ -1,6 +1,6 @@
 /**
  * One ECharts instance bound to an element: the one chart lifecycle of the app (dataset statistics,
- * the job page's loss and learning-rate charts, the comparison page).
+ * the job page's loss and learning-rate charts, the comparison page, evaluation scores' bars and radar).
  *
  * - Tree-shaken: only the charts and components registered below end up in the bundle (import from
  *   'echarts/core', never from 'echarts').
@@ -11,13 +11,21 @@
  *   `replaceMerge` drops series that went away (a job removed from a comparison). The option is not
  *   watched deeply: a live chart's arrays are replaced, not mutated, and may hold thousands of points.
  */
-import { BarChart, LineChart, PieChart } from 'echarts/charts'
-import type { BarSeriesOption, LineSeriesOption, PieSeriesOption } from 'echarts/charts'
-import { DataZoomComponent, GridComponent, LegendComponent, TitleComponent, TooltipComponent } from 'echarts/components'
+import { BarChart, LineChart, PieChart, RadarChart } from 'echarts/charts'
+import type { BarSeriesOption, LineSeriesOption, PieSeriesOption, RadarSeriesOption } from 'echarts/charts'
+import {
+  DataZoomComponent,
+  GridComponent,
+  LegendComponent,
+  RadarComponent,
+  TitleComponent,
+  TooltipComponent,
+} from 'echarts/components'
 import type {
   DataZoomComponentOption,
   GridComponentOption,
   LegendComponentOption,
+  RadarComponentOption,
   TitleComponentOption,
   TooltipComponentOption,
 } from 'echarts/components'
@@ -32,9 +40,11 @@ echarts.use([
   BarChart,
   LineChart,
   PieChart,
+  RadarChart,
   DataZoomComponent,
   GridComponent,
   LegendComponent,
+  RadarComponent,
   TitleComponent,
   TooltipComponent,
   CanvasRenderer,
@@ -44,9 +54,11 @@ export type ChartOption = ComposeOption<
   | BarSeriesOption
   | LineSeriesOption
   | PieSeriesOption
+  | RadarSeriesOption
   | DataZoomComponentOption
   | GridComponentOption
   | LegendComponentOption
+  | RadarComponentOption
   | TitleComponentOption
   | TooltipComponentOption
 >

@@ -78,6 +78,30 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.jobs', navRoute: 'jobs' },
       },
       {
+        path: 'evaluations',
+        name: 'evaluations',
+        component: () => import('@/views/evaluations/EvaluationsView.vue'),
+        meta: { titleKey: 'nav.evaluations' },
+      },
+      {
+        path: 'evaluations/new',
+        name: 'evaluation-new',
+        component: () => import('@/views/evaluations/EvaluationNewView.vue'),
+        meta: { titleKey: 'nav.evaluations', navRoute: 'evaluations' },
+      },
+      {
+        path: 'evaluations/compare',
+        name: 'evaluations-compare',
+        component: () => import('@/views/evaluations/EvaluationsCompareView.vue'),
+        meta: { titleKey: 'nav.evaluations', navRoute: 'evaluations' },
+      },
+      {
+        path: 'evaluations/:id(\\d+)',
+        name: 'evaluation-detail',
+        component: () => import('@/views/evaluations/EvaluationDetailView.vue'),
+        meta: { titleKey: 'nav.evaluations', navRoute: 'evaluations' },
+      },
+      {
         path: 'models',
         name: 'models',
         component: () => import('@/views/models/ModelsView.vue'),

@@ -132,6 +132,8 @@ export async function mountView(view: Component, path = '/'): Promise<{ el: HTML
       { path: '/datasets/:id', name: 'dataset-detail', component: stub },
       { path: '/chat', name: 'chat', component: stub },
       { path: '/deployments', name: 'deployments', component: stub },
+      { path: '/evaluations/new', name: 'evaluation-new', component: stub },
+      { path: '/evaluations/:id', name: 'evaluation-detail', component: stub },
     ],
   })
   await router.push(path)

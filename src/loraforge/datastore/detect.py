@@ -1,7 +1,8 @@
 """Format detection with evidence, and the mapping (LLaMA-Factory `dataset_info.json` style) to rows.
 
 Platform formats: alpaca, sharegpt, messages (OpenAI role/content), preference (chosen/rejected in any
-of those shapes), kto (messages + boolean label), text. Row conversion reuses the engine's
+of those shapes), kto (messages + boolean label), text, and multiple_choice (questions with options and
+an answer letter, for evaluation only: `datastore/choice.py`). Row conversion reuses the engine's
 `loraforge.engine.data.formats` so the server validates exactly what training will read.
 """
 
@@ -10,20 +11,24 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from loraforge.datastore import choice
 from loraforge.datastore.sniffing import IngestError
 from loraforge.engine.data.formats import RowError, detect_formatting, detect_kind
 from loraforge.engine.data.registry import DatasetAttr
 
-FORMATS = ("alpaca", "sharegpt", "messages", "preference", "kto", "text")
+FORMATS = ("alpaca", "sharegpt", "messages", "preference", "kto", "text", choice.FORMAT)
 SAMPLE_ROWS = 200
 _KNOWN_KEYS = (
     "instruction", "input", "output", "history", "system", "prompt", "response", "completion",
     "conversations", "conversation", "messages", "chosen", "rejected", "label", "text", "content", "tools",
+    "question", "answer", "options", "choices", "subject", "category", "A", "B", "C", "D",
 )  # fmt: skip
 
 
 def row_kind(row: dict[str, Any]) -> str | None:
     """The platform format one row looks like, or None when its keys say nothing."""
+    if choice.columns_of(row) is not None:
+        return choice.FORMAT
     attr = DatasetAttr(name="", path=None)  # type: ignore[arg-type]
     try:
         formatting = detect_formatting(row, attr)
@@ -42,6 +47,18 @@ def attr_for(kind: str, row: dict[str, Any] | None) -> DatasetAttr:
     """A DatasetAttr (columns/tags) for rows of `kind`, filled in from one example row's keys."""
     attr = DatasetAttr(name="", path=None)  # type: ignore[arg-type]
     sample = row or {}
+    if kind == choice.FORMAT:
+        columns = choice.columns_of(sample)
+        if columns is None:
+            raise IngestError(
+                "unknown_format",
+                f"no multiple-choice columns among {sorted(sample)[:20]}: a question needs a question "
+                "column, options A, B, ... (or a list `options`/`choices`) and an `answer`; give a "
+                "mapping to name them",
+            )
+        attr.formatting = choice.FORMAT
+        attr.columns = columns
+        return attr
     if kind == "text":
         attr.formatting = "text"
         attr.columns["prompt"] = "text" if "text" in sample or "content" not in sample else "content"
@@ -77,15 +94,22 @@ def attr_for(kind: str, row: dict[str, Any] | None) -> DatasetAttr:
 def attr_from_mapping(mapping: dict[str, Any]) -> DatasetAttr:
     """A DatasetAttr from a dataset_info.json entry (`formatting`, `ranking`, `columns`, `tags`)."""
     formatting = mapping.get("formatting") or "alpaca"
-    if formatting not in ("alpaca", "sharegpt", "openai", "text"):
+    if formatting not in ("alpaca", "sharegpt", "openai", "text", choice.FORMAT):
         raise IngestError(
             "invalid_mapping",
-            f"mapping.formatting must be alpaca, sharegpt, openai or text, not {formatting!r}",
+            "mapping.formatting must be alpaca, sharegpt, openai, text or multiple_choice, "
+            f"not {formatting!r}",
         )
     columns = mapping.get("columns") or {}
     tags = mapping.get("tags") or {}
     if not isinstance(columns, dict) or not isinstance(tags, dict):
         raise IngestError("invalid_mapping", "mapping.columns and mapping.tags must be objects of strings")
+    if formatting == choice.FORMAT:
+        problem = choice.check_mapping({str(k): str(v) for k, v in columns.items() if v is not None})
+        if problem is not None:
+            raise IngestError(
+                "invalid_mapping", problem, details=[{"field": "mapping.columns", "message": problem}]
+            )
     return DatasetAttr(
         name="",
         path=None,  # type: ignore[arg-type]
@@ -97,6 +121,8 @@ def attr_from_mapping(mapping: dict[str, Any]) -> DatasetAttr:
 
 
 def kind_of(attr: DatasetAttr, first_row: dict[str, Any] | None) -> str:
+    if attr.formatting == choice.FORMAT:
+        return choice.FORMAT
     kind = detect_kind(attr, first_row)
     if attr.formatting == "text":
         return "text"
@@ -167,6 +193,11 @@ def detect(
     if mapping:
         attr = attr_from_mapping(mapping)
         fmt = override or kind_of(attr, first_row)
+        if (fmt == choice.FORMAT) != (attr.formatting == choice.FORMAT):
+            raise IngestError(
+                "invalid_mapping",
+                f"format {choice.FORMAT} goes with mapping.formatting {choice.FORMAT} (and only with it)",
+            )
         evidence["source"] = "mapping"
         return fmt, attr, evidence
     if override:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loraforge.datastore import paths
+from loraforge.datastore import choice, paths
 from loraforge.datastore.detect import SAMPLE_ROWS, describe, detect
 from loraforge.datastore.reading import RowIssue, iter_rows
 from loraforge.datastore.sniffing import FileInfo, IngestError, safe_suffix, sniff, transcode
@@ -162,7 +162,10 @@ def ingest_file(
                     note(number, row.field, row.message)
                     continue
                 try:
-                    example = convert_row(row, attr)
+                    if fmt == choice.FORMAT:
+                        example = choice.convert(row, attr.columns)
+                    else:
+                        example = convert_row(row, attr)
                 except RowError as exc:
                     note(number, exc.field, exc.message)
                     continue

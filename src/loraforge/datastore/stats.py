@@ -80,6 +80,7 @@ class StatsAccumulator:
         self.empty: Counter[str] = Counter()
         self.hashes = array("Q")
         self.splits: Counter[str] = Counter()
+        self.subjects: Counter[str] = Counter()  # multiple-choice questions per subject
 
     def add(self, example: dict[str, Any], content_hash: int) -> None:
         self.rows += 1
@@ -101,6 +102,9 @@ class StatsAccumulator:
         self.hashes.append(content_hash)
         if "split" in example:
             self.splits[example["split"]] += 1
+        question = example.get("choice")
+        if isinstance(question, dict) and question.get("subject"):
+            self.subjects[str(question["subject"])] += 1
 
     def as_dict(self, *, kind: str) -> dict[str, Any]:
         duplicates, groups = _duplicates(self.hashes)
@@ -119,6 +123,8 @@ class StatsAccumulator:
             result["turns"] = {}
         if self.splits:
             result["splits"] = dict(self.splits)
+        if self.subjects:
+            result["subjects"] = dict(self.subjects.most_common(100))
         return result
 
 

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             raw = json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raw = {}  # run() reports the unreadable spec as a proper error event
-        nproc, cuda = _processes(raw if isinstance(raw, dict) else {})
+        raw = raw if isinstance(raw, dict) else {}
+        # An evaluation is one process on one device (batched generation, no gradients to sync).
+        nproc, cuda = (1, None) if raw.get("stage") == "evaluation" else _processes(raw)
         if nproc > 1:
             return _launch_distributed(run_dir, nproc, cuda)
 

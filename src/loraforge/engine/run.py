@@ -7,6 +7,9 @@
                    RUN_DIR/checkpoints/        checkpoint-<step>/ (resumable: optimizer, scheduler, RNG)
                    RUN_DIR/output/             adapter or full weights, tokenizer, spec.json, summary.json
 
+A spec with `"stage": "evaluation"` is an evaluation job instead (`engine/eval/job.py`): same RUN_DIR,
+same events, one process; SIGTERM stops it at the next batch boundary with its results kept.
+
 Under torchrun every rank runs this; only rank 0 emits events and writes files of its own.
 SIGTERM: finish the current step, save a checkpoint, emit `cancelled`, exit 0 - or, if that takes
 longer than LORAFORGE_CANCEL_GRACE_S (default 120 s), emit `cancelled` without one and exit.
@@ -180,6 +183,13 @@ def run(run_dir: Path) -> int:
     # Started once the spec says how often (rank 0 only); a daemon thread, stopped in `finally`.
     sampler = ResourceSampler(writer, 0.0)
     try:
+        raw = _raw_spec(run_dir)
+        if raw.get("stage") == "evaluation":
+            # Stop at the next batch boundary (results so far are stored), bounded by the watchdog.
+            cancel.training = True
+            from loraforge.engine.eval.job import run_eval_job
+
+            return run_eval_job(run_dir, raw, writer, cancel.flag.is_set)
         return _run(run_dir, writer, cancel, sampler, rank=rank, local_rank=local_rank, world=world)
     except Cancelled:
         writer.status("cancelled", "cancelled before training started")
@@ -197,6 +207,15 @@ def run(run_dir: Path) -> int:
         cancel.done.set()
         sampler.stop()
         writer.close()
+
+
+def _raw_spec(run_dir: Path) -> dict[str, Any]:
+    """spec.json as plain JSON, to dispatch on its stage; {} when unreadable (load_spec says why)."""
+    try:
+        raw = json.loads((run_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 # The spec as far as it was loaded, for the failure classifier's suggestions.

@@ -1,7 +1,7 @@
 /**
  * How a dataset row is shown. Rows come back normalized by the server, but the shape differs
- * by format (chat messages, alpaca fields, preference pairs, plain text), so the preview picks
- * a layout from what the row contains.
+ * by format (chat messages, alpaca fields, preference pairs, plain text, multiple-choice questions),
+ * so the preview picks a layout from what the row contains.
  */
 
 export interface Turn {
@@ -14,6 +14,7 @@ export type SampleView =
   | { kind: 'preference'; prompt: Turn[]; chosen: Turn[]; rejected: Turn[] }
   | { kind: 'text'; text: string }
   | { kind: 'fields'; fields: [string, string][] }
+  | { kind: 'choice'; question: string; options: string[]; answer: string; subject: string | null }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -73,6 +74,17 @@ export function unwrapRow(row: Record<string, unknown>): Record<string, unknown>
 export function sampleView(raw: unknown, format?: string): SampleView {
   if (!isRecord(raw)) return { kind: 'text', text: asText(raw) }
   const row = unwrapRow(raw)
+  // A multiple-choice version keeps the question itself beside its prompt/response rendering.
+  const choice = row.choice
+  if (isRecord(choice) && typeof choice.question === 'string' && Array.isArray(choice.options)) {
+    return {
+      kind: 'choice',
+      question: choice.question,
+      options: choice.options.map(asText),
+      answer: asText(choice.answer),
+      subject: typeof choice.subject === 'string' && choice.subject ? choice.subject : null,
+    }
+  }
   // The server's normalized form: {index, row, prompt: [turns], response: [turns], system, tools, label}.
   if (Array.isArray(row.prompt) && Array.isArray(row.response)) {
     const system: Turn[] = typeof row.system === 'string' && row.system ? [{ role: 'system', content: row.system }] : []

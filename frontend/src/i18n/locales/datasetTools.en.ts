@@ -14,6 +14,10 @@ const datasetTools = {
     kto_tag: 'KTO label',
     messages: 'Messages',
     text: 'Text',
+    question: 'Question',
+    answer: 'Answer',
+    options: 'Options',
+    subject: 'Subject',
   },
   tags: {
     role_tag: 'Role key',
@@ -45,6 +49,9 @@ const datasetTools = {
     noOriginal: 'No version of this dataset keeps its original file.',
     unreadable: 'A {type} file cannot be shown in the browser.',
     noRows: 'No row could be read from the start of the file.',
+    choiceNote:
+      'Multiple-choice questions (question, options A, B, …, answer letter) evaluate a model with the multiple_choice metric; they cannot train one.',
+    evaluate: 'Evaluate with this dataset',
     sources: {
       detected: 'Detected from the rows',
       override: 'Chosen at upload',

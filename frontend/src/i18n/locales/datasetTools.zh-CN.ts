@@ -14,6 +14,10 @@ const datasetTools: DatasetToolsMessages = {
     kto_tag: 'KTO 标签',
     messages: '消息列表',
     text: '文本',
+    question: '题目',
+    answer: '答案',
+    options: '选项',
+    subject: '科目',
   },
   tags: {
     role_tag: '角色字段',
@@ -44,6 +48,8 @@ const datasetTools: DatasetToolsMessages = {
     noOriginal: '此数据集的所有版本都没有保留原始文件。',
     unreadable: '{type} 文件无法在浏览器中显示。',
     noRows: '无法从文件开头读取任何行。',
+    choiceNote: '选择题（题目、选项 A、B、…、答案字母）用于以 multiple_choice 指标评测模型，不能用于训练。',
+    evaluate: '用此数据集评测',
     sources: {
       detected: '根据数据行自动识别',
       override: '上传时指定',

@@ -9,6 +9,8 @@ import jobsModels from './jobsModels.en'
 import models from './models.en'
 import firstRun from './firstRun.en'
 import dashboard from './dashboard.en'
+import evaluations from './evaluations.en'
+import modelScores from './modelScores.en'
 
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
@@ -23,6 +25,8 @@ const en = {
   chat,
   firstRun,
   dashboard,
+  evaluations,
+  modelScores,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',
@@ -55,6 +59,7 @@ const en = {
     dashboard: 'Dashboard',
     datasets: 'Datasets',
     jobs: 'Jobs',
+    evaluations: 'Evaluations',
     models: 'Models',
     chat: 'Chat',
     playground: 'Playground',
@@ -224,6 +229,7 @@ const en = {
       preference: 'Preference pairs',
       kto: 'KTO',
       text: 'Plain text',
+      multiple_choice: 'Multiple choice',
     },
     roles: {
       system: 'System',

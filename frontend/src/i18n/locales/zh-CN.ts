@@ -10,6 +10,8 @@ import jobsModels from './jobsModels.zh-CN'
 import models from './models.zh-CN'
 import firstRun from './firstRun.zh-CN'
 import dashboard from './dashboard.zh-CN'
+import evaluations from './evaluations.zh-CN'
+import modelScores from './modelScores.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
@@ -24,6 +26,8 @@ const zhCN: MessageSchema = {
   chat,
   firstRun,
   dashboard,
+  evaluations,
+  modelScores,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',
@@ -56,6 +60,7 @@ const zhCN: MessageSchema = {
     dashboard: '仪表盘',
     datasets: '数据集',
     jobs: '训练任务',
+    evaluations: '模型评测',
     models: '模型',
     chat: '对话',
     playground: '模型对比',
@@ -224,6 +229,7 @@ const zhCN: MessageSchema = {
       preference: '偏好对',
       kto: 'KTO',
       text: '纯文本',
+      multiple_choice: '选择题',
     },
     roles: {
       system: '系统',

@@ -12,6 +12,8 @@ from loraforge.api.routes import (
     chat_prompts,
     datasets,
     deployments,
+    evaluation_reports,
+    evaluations,
     health,
     jobs,
     models,
@@ -41,5 +43,8 @@ api_router.include_router(chat_conversations.router)
 api_router.include_router(chat_messages.router)
 api_router.include_router(chat_prompts.router)
 api_router.include_router(chat_playground.router)
+# Before any /evaluations/{evaluation_id} route: it holds /evaluations/compare/report.
+api_router.include_router(evaluation_reports.router)
+api_router.include_router(evaluations.router)
 
 __all__ = ["api_router"]

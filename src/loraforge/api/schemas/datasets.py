@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loraforge.api.ids import Id, Offset
 from loraforge.api.schemas.common import Name, RequestModel, ResponseModel
 
-DatasetFormat = Literal["alpaca", "sharegpt", "messages", "preference", "kto", "text"]
+DatasetFormat = Literal["alpaca", "sharegpt", "messages", "preference", "kto", "text", "multiple_choice"]
 DatasetDescription = Annotated[str, Field(max_length=10_000)]
 
 
@@ -25,7 +25,7 @@ class DatasetMapping(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    formatting: Literal["alpaca", "sharegpt", "openai", "text"] | None = None
+    formatting: Literal["alpaca", "sharegpt", "openai", "text", "multiple_choice"] | None = None
     ranking: bool = False
     columns: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)

@@ -9,5 +9,10 @@ multiple-choice prompt and accuracy, `judge` the parsing of an LLM judge's verdi
 The run: `spec` (the evaluation spec, torch-free), `testset` and `encoding` (the test set read and
 rendered as training reads and renders it), `loading`, `batching`, `generate` and `likelihood`
 (the model passes), `scoring`, `results` (resumable per-sample files), `progress` (events),
-`runner` (one evaluation end to end) and `cli` (`loraforge eval`).
+`passes` (local and provider generation, multiple choice, rescoring), `runner` (one evaluation end
+to end) and `cli` (`loraforge eval`).
+
+Platform jobs (`"stage": "evaluation"` in RUN_DIR/spec.json): `jobspec` (the job's blocks), `job`
+(dispatch, seeding, endings), `provider` (OpenAI-compatible endpoints), `judging` (the judge's
+backend and single-mode pass), `pairwise` (the pairwise judge job) and `errors` (shared endings).
 """

@@ -45,13 +45,8 @@ class _ProgressLines(io.TextIOBase):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from loraforge.engine.data.readers import DataFileError
-    from loraforge.engine.data.registry import DatasetNotFoundError
-    from loraforge.engine.data.stats import DataError
-    from loraforge.engine.eval.results import ResumeMismatchError
+    from loraforge.engine.eval.errors import eval_failure, fail
     from loraforge.engine.eval.spec import load_eval_spec
-    from loraforge.engine.eval.testset import QuestionError
-    from loraforge.engine.failures import EngineError
     from loraforge.engine.spec_loading import SpecError
 
     try:
@@ -68,26 +63,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from loraforge.engine.eval.runner import run_evaluation
 
         result = run_evaluation(spec, output, writer)
-    except (
-        DataError,
-        DataFileError,
-        DatasetNotFoundError,
-        QuestionError,
-        ResumeMismatchError,
-        ValueError,
-    ) as exc:
-        # ValueError covers the chat template's TemplateError and a row the template refuses.
-        return _fail(writer, "invalid_input", str(exc))
-    except EngineError as exc:
-        return _fail(writer, exc.code, exc.message + (f"\n{exc.suggestion}" if exc.suggestion else ""))
+    except Exception as exc:
+        failure = eval_failure(exc)
+        if failure is None:
+            raise
+        return fail(writer, *failure)
     finally:
         writer.close()
     print(json.dumps({"output_dir": str(output), "metrics": result["metrics"]}, indent=2, ensure_ascii=False))
     return 0
-
-
-def _fail(writer: EventWriter, code: str, message: str) -> int:
-    writer.emit("error", code=code, message=message)
-    writer.status("failed", message.splitlines()[0] if message else None)
-    print(f"error: {message}", file=sys.stderr)
-    return 2

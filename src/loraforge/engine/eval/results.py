@@ -23,6 +23,33 @@ class ResumeMismatchError(ValueError):
     """output_dir holds results of a different evaluation."""
 
 
+def parse_records(data: bytes) -> dict[int, dict[str, Any]]:
+    """Records by index from JSONL bytes; the last line of an index wins, unreadable lines are skipped."""
+    records: dict[int, dict[str, Any]] = {}
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("index"), int):
+            records[record["index"]] = record
+    return records
+
+
+def read_records(path: Path) -> dict[int, dict[str, Any]]:
+    """Another run's results, read without touching the file."""
+    return parse_records(path.read_bytes())
+
+
+def is_answer(record: dict[str, Any]) -> bool:
+    """A generated sample another job may reuse: it has an answer and a reference, and no error."""
+    return (
+        "error" not in record
+        and isinstance(record.get("predict"), str)
+        and isinstance(record.get("label"), str)
+    )
+
+
 class ResultStore:
     """An append-only JSONL of per-sample records with an integer `index`; resumable."""
 
@@ -38,13 +65,7 @@ class ResultStore:
         if end < len(data):  # a torn last line: drop it, or the next append would glue onto it
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
-        for line in data[:end].splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("index"), int):
-                self.records[record["index"]] = record
+        self.records = parse_records(data[:end])
 
     def __contains__(self, index: int) -> bool:
         return index in self.records
@@ -60,6 +81,22 @@ class ResultStore:
             os.fsync(fh.fileno())
         for r in records:
             self.records[r["index"]] = r
+
+    def compact(self, keep: set[int] | None = None) -> None:
+        """Rewrite the file with one line per index (the latest), in index order, atomically.
+
+        Rescoring and judging append updated records; readers of a finished run then see each
+        sample once. `keep`: only these indices (seeded answers beyond this test set are dropped).
+        """
+        if keep is not None:
+            self.records = {i: r for i, r in self.records.items() if i in keep}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for record in self.ordered():
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
 
     def ordered(self) -> list[dict[str, Any]]:
         return [self.records[i] for i in sorted(self.records)]

@@ -100,16 +100,18 @@ def speed_totals(samples: Sequence[dict[str, Any]], runtime_s: float) -> dict[st
     if not samples:
         return {}
     latencies = sorted(s["latency_s"] for s in samples)
-    completion = sum(s["completion_tokens"] for s in samples)
+    # A provider that reports no `usage` leaves token counts unknown (None): counted as far as known.
+    completion = sum(s.get("completion_tokens") or 0 for s in samples)
+    rates = [s["tokens_per_s"] for s in samples if isinstance(s.get("tokens_per_s"), int | float)]
 
     def quantile(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
     return {
         "completion_tokens": completion,
-        "prompt_tokens": sum(s["prompt_tokens"] for s in samples),
-        "tokens_per_s": round(completion / runtime_s, 2) if runtime_s > 0 else None,
+        "prompt_tokens": sum(s.get("prompt_tokens") or 0 for s in samples),
+        "tokens_per_s": round(completion / runtime_s, 2) if runtime_s > 0 and completion else None,
         "latency_p50_s": quantile(0.5),
         "latency_p95_s": quantile(0.95),
-        "mean_sample_tokens_per_s": round(fmean(s["tokens_per_s"] for s in samples), 2),
+        "mean_sample_tokens_per_s": round(fmean(rates), 2) if rates else None,
     }

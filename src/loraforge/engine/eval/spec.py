@@ -32,10 +32,13 @@ Metric = Literal[
     "valid_json",
     "perplexity",
     "multiple_choice",
+    "judge",
 ]
 GENERATION_METRICS: frozenset[str] = frozenset(
-    {"bleu", "rouge", "sacrebleu", "chrf", "exact_match", "contains", "regex", "valid_json"}
+    {"bleu", "rouge", "sacrebleu", "chrf", "exact_match", "contains", "regex", "valid_json", "judge"}
 )
+# Metrics read from the model's logits: a provider model (an HTTP endpoint) cannot give them.
+LOGIT_METRICS: frozenset[str] = frozenset({"perplexity", "multiple_choice"})
 
 # LF prediction keys that steer LF's own machinery; accepted so LF configs load, and without effect.
 LF_IGNORED_KEYS: dict[str, str] = {
@@ -113,6 +116,9 @@ class EvalSpec(BaseModel):
         16384, ge=64, le=MAX_TOKENS, description="Token budget of a batch (prompts + answers) when unset."
     )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for sampling.")
+    provider_concurrency: int = Field(
+        4, ge=1, le=32, description="A provider model (or judge): requests in flight at once."
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     bf16: bool | None = None
     fp16: bool | None = None

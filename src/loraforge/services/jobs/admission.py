@@ -1,6 +1,9 @@
 """Admission: queued jobs started in order (priority desc, queue time, id) within the per-user and
 global running caps and the free GPUs, each prepared (data files, spec.json, demo model, the
 checkpoint to resume from) and launched by the executor.
+
+Stages owned by a domain above jobs (evaluation) bring their own spec builder (`StageBuilder`): the
+app hands them to the scheduler, which passes them here, so jobs never imports those domains.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +23,9 @@ from sqlalchemy.orm import Session
 from loraforge.db.models import ACTIVE, DatasetVersion, Job, JobStatus
 from loraforge.errors import ServiceError
 from loraforge.executors.base import Executor
+from loraforge.services.jobs import eval_request, merge
 from loraforge.services.jobs import files as job_files
 from loraforge.services.jobs import gpu_fit as gpus
-from loraforge.services.jobs import merge
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import job_run_dir
 from loraforge.services.jobs.inputs_access import ensure_inputs_readable
@@ -30,12 +35,28 @@ from loraforge.settings import Settings
 logger = logging.getLogger("loraforge.scheduler")
 
 
+@dataclass(frozen=True)
+class StageLaunch:
+    """What a stage builder makes of a job: RUN_DIR/spec.json, and environment variables for the engine
+    (secrets such as API keys go here, never into a file)."""
+
+    spec: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+    checkpoint_resume: bool = True  # False: the engine resumes from its own files, no checkpoint
+
+
+# (session, settings, job, run_dir, num_gpus) -> StageLaunch; raises ServiceError/RuntimeError to refuse.
+StageBuilder = Callable[[Session, Settings, Job, Path, int], StageLaunch]
+
+
 def _has_gpu() -> bool:
     gpus = Path("/proc/driver/nvidia/gpus")
     return gpus.is_dir() and any(gpus.iterdir())
 
 
-def admit(session: Session, settings: Settings, executor: Executor) -> None:
+def admit(
+    session: Session, settings: Settings, executor: Executor, stages: Mapping[str, StageBuilder] | None = None
+) -> None:
     """Start queued jobs in order (priority desc, queued_at, id) within the per-user and global
     caps and the free GPUs (`services.jobs.gpu_fit`). A job whose GPUs are not free now waits, and jobs
     behind it that fit (fewer GPUs, or CPU only) may start before it: the node stays busy, at the
@@ -83,7 +104,7 @@ def admit(session: Session, settings: Settings, executor: Executor) -> None:
         free -= set(devices or [])
         per_user[job.owner_id] = per_user.get(job.owner_id, 0) + 1
         running += 1
-        launch(session, settings, executor, job, num_gpus=need)
+        launch(session, settings, executor, job, num_gpus=need, stages=stages)
 
 
 def _refuse(session: Session, job: Job, need: int, node_gpus: int) -> None:
@@ -112,7 +133,15 @@ def _training_spec(session: Session, settings: Settings, job: Job, run_dir: Path
     return spec
 
 
-def launch(session: Session, settings: Settings, executor: Executor, job: Job, *, num_gpus: int = 0) -> None:
+def launch(
+    session: Session,
+    settings: Settings,
+    executor: Executor,
+    job: Job,
+    *,
+    num_gpus: int = 0,
+    stages: Mapping[str, StageBuilder] | None = None,
+) -> None:
     """Prepare the run directory (spec.json, data files) and start the job's process; a failure on
     the way fails the job with the reason (`launch_failed`, or the code of a refusal such as
     `model_not_accessible`)."""
@@ -122,12 +151,21 @@ def launch(session: Session, settings: Settings, executor: Executor, job: Job, *
         # job waited in the queue.
         ensure_inputs_readable(session, job)
         run_dir.mkdir(parents=True, exist_ok=True)
-        if merge.is_merge(job):
+        stage = (job.spec or {}).get("stage")
+        extra_env: dict[str, str] = {}
+        builder = (stages or {}).get(stage) if isinstance(stage, str) else None
+        checkpoint_resume = True
+        if builder is not None:
+            built = builder(session, settings, job, run_dir, num_gpus)
+            spec, extra_env, checkpoint_resume = built.spec, built.env, built.checkpoint_resume
+        elif merge.is_merge(job):
             # A merge job (model registry) has no dataset: base + adapter folders from the version.
             spec = merge.merge_engine_spec(session, settings=settings, job=job, run_dir=run_dir)
+        elif stage == eval_request.STAGE:
+            raise RuntimeError("this server cannot launch evaluation jobs (no evaluation stage registered)")
         else:
             spec = _training_spec(session, settings, job, run_dir)
-        if job.resume_from:
+        if job.resume_from and checkpoint_resume:
             # Looked up in the run's own listing (the name was validated at resume time; retention
             # may have removed it since): never a path a user wrote.
             checkpoint = job_files.find_checkpoint(run_dir, job.resume_from)
@@ -141,6 +179,7 @@ def launch(session: Session, settings: Settings, executor: Executor, job: Job, *
         (run_dir / "spec.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra_env)
         env.setdefault("LORAFORGE_DATA_CACHE", str(settings.data_dir / "cache" / "data"))
         if job.devices:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in job.devices)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -16,8 +17,8 @@ from loraforge.db.models import FINAL, RESUMABLE, Job, JobEvent, JobStatus, User
 from loraforge.engine.events import EVENTS_FILE, read_events_file
 from loraforge.errors import Conflict, FieldIssue, InvalidInput
 from loraforge.executors.base import Executor
+from loraforge.services.jobs import eval_request, metric_store
 from loraforge.services.jobs import files as job_files
-from loraforge.services.jobs import metric_store
 from loraforge.services.jobs.access import STAFF, get_job, job_run_dir, process_ref, run_dir_of
 from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import transition
@@ -115,6 +116,10 @@ def resume_job(
     if JobStatus(job.status) not in RESUMABLE:
         raise Conflict(f"a {job.status} job cannot be resumed", code="invalid_transition")
     run_dir = job_run_dir(settings, job)
+    if eval_request.is_evaluation(job.spec):
+        # An evaluation keeps every scored sample in its run directory and skips them when it runs
+        # again: nothing to pick, it continues where it stopped.
+        return _requeue(session, job, run_dir=run_dir, actor=actor, ip=ip, checkpoint=None, step=None)
     found = job_files.find_checkpoint(run_dir, checkpoint)
     if found is None:
         if checkpoint is not None:
@@ -124,6 +129,14 @@ def resume_job(
                 fields=[FieldIssue(field="checkpoint", message="not one of the job's checkpoints")],
             )
         raise Conflict("the job has no checkpoint to resume from", code="no_checkpoint")
+    return _requeue(session, job, run_dir=run_dir, actor=actor, ip=ip, checkpoint=found.name, step=found.step)
+
+
+def _requeue(
+    session: Session, job: Job, *, run_dir: Path, actor: User, ip: str | None, checkpoint: str | None,
+    step: int | None,
+) -> Job:  # fmt: skip
+    """Back to the queue as the next attempt of the same job (`checkpoint`: where training resumes)."""
     ensure_inputs_readable(session, job, owner=actor)  # access may have ended since the job first ran
     # Events the engine wrote after the job was finalized here (e.g. after an immediate cancel) were
     # never stored; skip past them so the resumed run's stream starts above them (no stale final event).
@@ -132,11 +145,11 @@ def resume_job(
         session, job, JobStatus.queued,
         pid=None, pid_started_at=None, external_id=None, exit_code=None, error=None, started_at=None,
         finished_at=None, stop_requested_at=None, devices=None, attempt=job.attempt + 1,
-        resume_from=found.name, last_event_seq=max(job.last_event_seq, file_seq),
+        resume_from=checkpoint, last_event_seq=max(job.last_event_seq, file_seq),
     )  # fmt: skip
     audit.record(
         session, action=AuditAction.job_resumed, actor=actor, target_type="job", target_id=job.id, ip=ip,
-        details={"checkpoint": found.name, "step": found.step, "attempt": job.attempt},
+        details={"checkpoint": checkpoint, "step": step, "attempt": job.attempt},
     )  # fmt: skip
     session.commit()
     return job

@@ -25,9 +25,10 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from loraforge.db.models import ACTIVE, Job
 from loraforge.db.session import Database
@@ -41,6 +42,10 @@ from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.scheduler")
 
+# Called at the end of every tick with the tick's session (e.g. the evaluations' sync); a hook that
+# raises is logged and rolled back, the tick itself stands.
+TickHook = Callable[[Session], None]
+
 
 class Scheduler:
     def __init__(
@@ -50,11 +55,15 @@ class Scheduler:
         executor: Executor | None = None,
         *,
         hub: EventHub | None = None,
+        hooks: list[TickHook] | None = None,
+        stages: Mapping[str, admission.StageBuilder] | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.executor: Executor = executor or LocalExecutor()
         self.hub = hub or EventHub()  # live fan-out to WebSocket subscribers (publish after commit)
+        self.hooks: list[TickHook] = list(hooks or [])
+        self.stages: dict[str, admission.StageBuilder] = dict(stages or {})  # domains above jobs
         self._tail = EventTail(settings)
         self._watcher = JobWatcher(settings, self.executor, self.hub, self._tail)
         self._wake: asyncio.Event | None = None
@@ -110,8 +119,14 @@ class Scheduler:
             if self._closed:
                 return
             self._watcher.watch(session)
-            admission.admit(session, self.settings, self.executor)
+            admission.admit(session, self.settings, self.executor, self.stages)
             self._tail.refresh(session)
+            for hook in self.hooks:
+                try:
+                    hook(session)
+                except Exception:
+                    session.rollback()
+                    logger.exception("scheduler hook %r failed", hook)
 
     def pump(self, job_ids: list[int]) -> None:
         """Ingest the new events of these jobs now (their events.jsonl grew); no liveness checks,

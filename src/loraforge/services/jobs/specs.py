@@ -22,6 +22,7 @@ from loraforge.db.models import Dataset, DatasetVersion, User
 from loraforge.engine.spec_loading import SpecError, load_spec, shape_problem
 from loraforge.errors import FieldIssue, InvalidInput, NotFound, ServiceError
 from loraforge.services.datasets import catalog as dataset_service
+from loraforge.services.jobs import eval_request
 from loraforge.services.models import resolution
 from loraforge.services.models.refs import DEMO_MODEL, ensure_demo_model, is_hub_id
 from loraforge.services.platform import ownership
@@ -31,6 +32,8 @@ from loraforge.settings import Settings
 SERVER_PATH_KEYS = ("dataset_dir", "eval_dataset", "validation_file", "cache_dir", "data_cache_dir")
 # Keys the server derives from the pinned dataset version; what the user wrote is replaced.
 DERIVED_KEYS = ("output_dir", "formatting", "columns", "tags", "ranking")
+# Keys for the server alone, never passed to the engine: the before/after evaluation request.
+SERVER_ONLY_KEYS = (eval_request.SPEC_KEY,)
 _TRUSTED = ownership.STAFF  # may name server paths and run remote code
 _PLACEHOLDER_DATA = "/dev/null/placeholder.jsonl"
 TRAIN_FILE = "data/train.jsonl"
@@ -121,7 +124,7 @@ _MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path")
 
 def _family(fmt: str) -> str:
     """Formats whose engine rows have the same shape (validation rows must match training rows)."""
-    return fmt if fmt in ("text", "preference", "kto") else "chat"
+    return fmt if fmt in ("text", "preference", "kto", "multiple_choice") else "chat"
 
 
 def _pin_registered_models(session: Session, *, actor: User, spec: dict[str, Any]) -> set[str]:
@@ -223,21 +226,33 @@ def check_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> Checke
     resume = spec.get("resume_from_checkpoint")
     if isinstance(resume, str):
         raise _invalid("resume_from_checkpoint", "set by the server")
-    if spec.get("stage") == "merge":
+    if spec.get("stage") in ("merge", eval_request.STAGE):
         # A merge job has no dataset and names a registry version: `services.jobs.merge` creates it.
         raise _invalid(
-            "stage", "merge jobs are created from a model version (POST /api/models/versions/{id}/merge)"
+            "stage",
+            "merge jobs are created from a model version (POST /api/models/versions/{id}/merge), "
+            "evaluation jobs from an evaluation (POST /api/evaluations)",
         )
     spec = dict(spec)
     check_model_refs(session, actor=actor, spec=spec)
     if spec.get("trust_remote_code") and actor.role_enum not in _TRUSTED:
         raise _invalid("trust_remote_code", "only operators and admins may run a model's remote code")
     dataset, version = resolve_dataset(session, actor=actor, spec=spec)
+    if version.format == "multiple_choice":  # questions with answer letters: nothing to learn from
+        raise _invalid(
+            "dataset",
+            f"dataset {dataset.id} holds multiple-choice questions, which evaluate a model (metric "
+            "multiple_choice) but cannot train one; choose a dataset in a training format",
+        )
+    if spec.get(eval_request.SPEC_KEY) is not None:
+        spec[eval_request.SPEC_KEY] = eval_request.check_before_after(
+            session, actor=actor, block=spec[eval_request.SPEC_KEY]
+        )
     validation = resolve_validation(session, actor=actor, spec=spec, train_format=version.format)
     candidate = {
         k: v
         for k, v in spec.items()
-        if k not in ("dataset", "dataset_version", *VALIDATION_KEYS, *DERIVED_KEYS)
+        if k not in ("dataset", "dataset_version", *VALIDATION_KEYS, *DERIVED_KEYS, *SERVER_ONLY_KEYS)
     }
     candidate["dataset"] = [_PLACEHOLDER_DATA]
     if validation is not None:
@@ -261,7 +276,7 @@ def _role(message: dict[str, Any]) -> dict[str, str]:
     return {"role": role, "content": str(message.get("content", ""))}
 
 
-def _engine_row(example: dict[str, Any], fmt: str) -> dict[str, Any]:
+def engine_row(example: dict[str, Any], fmt: str) -> dict[str, Any]:
     prompt = [_role(m) for m in example.get("prompt") or []]
     response = [_role(m) for m in example.get("response") or []]
     if fmt == "text":
@@ -294,7 +309,7 @@ def write_engine_data(
                 if not line.strip():
                     continue
                 example = json.loads(line)
-                text = json.dumps(_engine_row(example, fmt), ensure_ascii=False) + "\n"
+                text = json.dumps(engine_row(example, fmt), ensure_ascii=False) + "\n"
                 if example.get("split") == "validation":
                     if out_val is None:
                         out_val = validation.open("w", encoding="utf-8")
@@ -327,7 +342,7 @@ def _write_rows(normalized: Path, out: Any, fmt: str) -> int:
     with normalized.open(encoding="utf-8") as src:
         for line in src:
             if line.strip():
-                out.write(json.dumps(_engine_row(json.loads(line), fmt), ensure_ascii=False) + "\n")
+                out.write(json.dumps(engine_row(json.loads(line), fmt), ensure_ascii=False) + "\n")
                 count += 1
     return count
 
@@ -345,7 +360,7 @@ def engine_spec(
     out = {
         k: v
         for k, v in spec.items()
-        if k not in ("dataset", "dataset_version", *VALIDATION_KEYS, *DERIVED_KEYS)
+        if k not in ("dataset", "dataset_version", *VALIDATION_KEYS, *DERIVED_KEYS, *SERVER_ONLY_KEYS)
     }
     normalized = paths.normalized_path(version.dataset_id, version.id, data_dir=settings.data_dir)
     extra: tuple[Path, str] | None = None

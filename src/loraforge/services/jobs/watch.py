@@ -126,7 +126,8 @@ class JobWatcher:
                 job.error = error
             elif kind == "status":
                 status = event.get("status")
-                if status == "training" and job.status == JobStatus.starting.value:
+                # An evaluation job's work is "evaluating"; a training job's is "training".
+                if status in ("training", "evaluating") and job.status == JobStatus.starting.value:
                     transition(session, job, JobStatus.running)
                 elif status in _ENGINE_FINAL:
                     final = _ENGINE_FINAL[status]

@@ -124,6 +124,8 @@ def check_training_rows(method_type: str, version: DatasetVersion, filename: str
     if wants and version.format != wants:
         raise invalid("training_file", f"the dpo method needs preference rows; {filename} has "
                       f"{version.format} rows")  # fmt: skip
+    if version.format == "multiple_choice":
+        raise invalid("training_file", f"{filename} holds multiple-choice questions, for evaluation only")
     if method_type == "supervised" and version.format in ("preference", "kto"):
         raise invalid("training_file", f"{version.format} rows need method dpo, not supervised")
 

@@ -74,6 +74,12 @@ class AuditAction(StrEnum):
     prompt_created = "prompt.created"
     prompt_updated = "prompt.updated"
     prompt_deleted = "prompt.deleted"
+    # evaluations
+    evaluation_created = "evaluation.created"
+    evaluation_updated = "evaluation.updated"
+    evaluation_started = "evaluation.started"
+    evaluation_cancelled = "evaluation.cancelled"
+    evaluation_deleted = "evaluation.deleted"
 
 
 def record(
