@@ -99,6 +99,9 @@ def test_evaluation_from_the_form_to_the_report(browser: Browser, server: str, t
         page.get_by_test_id("eval-max-new-tokens").locator("input").fill(str(MAX_NEW_TOKENS))
         expect(page.get_by_test_id("eval-name")).to_have_value(f"demo-tiny · {dataset}")
         shot(page, "evaluations-1-form")
+        # The page follows the run over the jobs WebSocket (the job page's stream), not by polling.
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
         page.get_by_test_id("eval-submit").click()
         expect(page).to_have_url(re.compile(r"/evaluations/\d+$"))
         evaluation_id = int(page.url.rsplit("/", 1)[-1])
@@ -107,6 +110,7 @@ def test_evaluation_from_the_form_to_the_report(browser: Browser, server: str, t
         status = page.get_by_test_id("evaluation-status")
         expect(status).to_have_attribute("data-status", "succeeded", timeout=EVAL_TIMEOUT_MS)
         expect(page.get_by_test_id("eval-run")).to_have_attribute("data-status", "succeeded")
+        assert any(re.search(r"/ws/jobs/\d+\?after=", url) for url in sockets), sockets
         results = page.get_by_test_id("eval-results")
         # One model alone wins nothing: its scores show, none marked best.
         expect(results.get_by_test_id("eval-score-rouge-l")).to_have_text(re.compile(r"^\s*\d+(\.\d+)?\s*$"))

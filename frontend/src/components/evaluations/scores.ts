@@ -4,6 +4,7 @@
  * baseline, and the bar / radar chart options. Plain TypeScript, tested on its own.
  */
 import type { Direction, EvaluationRun } from '@/api/evaluations'
+import { scoreDirection, scoreKeys } from '@/lib/scoreDelta'
 
 /** One model's totals: a run of an evaluation, or a row of a comparison. */
 export interface ScoreRow {
@@ -12,38 +13,14 @@ export interface ScoreRow {
   metrics: Record<string, number>
 }
 
-// Reading order of the totals keys the engine writes; anything else (per-subject accuracies) follows.
-const ORDER = [
-  'bleu-4',
-  'rouge-1',
-  'rouge-2',
-  'rouge-l',
-  'sacrebleu',
-  'chrf',
-  'exact_match',
-  'contains',
-  'regex',
-  'valid_json',
-  'multiple_choice',
-  'judge_score',
-  'judge_unparseable',
-  'perplexity',
-  'loss',
-]
-const LOWER_IS_BETTER = /^(perplexity|loss|judge_unparseable)$|latency/
+/** Which way is better for `key` (the one rule, shared with the model page's scores). */
+export const direction = scoreDirection
 
-export function direction(key: string, given?: Record<string, Direction>): Direction {
-  return given?.[key] ?? (LOWER_IS_BETTER.test(key) ? 'lower' : 'higher')
-}
-
+/** Every numeric key any row has, in the engine's reading order. */
 export function metricKeys(rows: readonly ScoreRow[]): string[] {
-  const seen = new Set<string>()
-  for (const row of rows) for (const [key, value] of Object.entries(row.metrics)) if (isNum(value)) seen.add(key)
-  const rank = (key: string) => {
-    const at = ORDER.indexOf(key)
-    return at === -1 ? ORDER.length : at
-  }
-  return [...seen].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+  const seen: Record<string, number> = {}
+  for (const row of rows) for (const [key, value] of Object.entries(row.metrics)) if (isNum(value)) seen[key] = value
+  return scoreKeys(seen)
 }
 
 function isNum(value: unknown): value is number {

@@ -28,7 +28,7 @@ const evaluations = {
     train: 'Train split',
   },
   metrics: {
-    bleu: { label: 'BLEU-4', help: 'Word n-gram overlap with the reference (0–100).' },
+    bleu: { label: 'BLEU-4', help: 'Character n-gram overlap with the reference, as LLaMA-Factory scores it (0–100).' },
     rouge: { label: 'ROUGE', help: 'ROUGE-1, ROUGE-2 and ROUGE-L overlap with the reference (0–100).' },
     sacrebleu: { label: 'SacreBLEU', help: 'Standardised corpus BLEU, comparable across papers.' },
     chrf: { label: 'chrF', help: 'Character n-gram F-score; robust for Chinese and morphology.' },

@@ -29,7 +29,7 @@ const evaluations: typeof evaluationsEn = {
     train: '训练集划分',
   },
   metrics: {
-    bleu: { label: 'BLEU-4', help: '与参考答案的词 n-gram 重合度（0–100）。' },
+    bleu: { label: 'BLEU-4', help: '与参考答案的字符 n-gram 重合度，与 LLaMA-Factory 的计算相同（0–100）。' },
     rouge: { label: 'ROUGE', help: '与参考答案的 ROUGE-1、ROUGE-2、ROUGE-L 重合度（0–100）。' },
     sacrebleu: { label: 'SacreBLEU', help: '标准化的语料级 BLEU，可与论文结果对比。' },
     chrf: { label: 'chrF', help: '字符 n-gram F 值；对中文和词形变化更稳健。' },

@@ -6,6 +6,8 @@ const jobPage = {
   notFound: 'This job does not exist or is not visible to you.',
   attempt: 'Attempt {n}',
   resumedFrom: 'Resumed from {name}',
+  evaluationRun: 'This job scores one model for an evaluation; its scores and answers are on the evaluation page.',
+  openEvaluation: 'Open evaluation #{id}',
   actions: 'Actions',
   download: 'Download',
   engineStatus: {

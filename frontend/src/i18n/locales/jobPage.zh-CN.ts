@@ -6,6 +6,8 @@ const jobPage: JobPageMessages = {
   notFound: '该任务不存在或您无权查看。',
   attempt: '第 {n} 次运行',
   resumedFrom: '从 {name} 恢复',
+  evaluationRun: '此任务为一次评测中的一个模型打分；分数和回答在评测页面上。',
+  openEvaluation: '打开评测 #{id}',
   actions: '操作',
   download: '下载',
   engineStatus: {

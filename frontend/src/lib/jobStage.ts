@@ -1,0 +1,26 @@
+/**
+ * What kind of work a job does. Training jobs come from the job form; merge jobs from a model version and
+ * evaluation jobs from an evaluation (one job per evaluated model): those two cannot be cloned into the
+ * form (the server refuses), and have no loss or learning-rate curve.
+ */
+export type JobStage = 'train' | 'merge' | 'evaluation'
+
+interface HasSpec {
+  spec?: Record<string, unknown> | null
+}
+
+export function jobStage(job: HasSpec): JobStage {
+  const stage = job.spec?.stage
+  return stage === 'merge' || stage === 'evaluation' ? stage : 'train'
+}
+
+/** Only training jobs clone into the job form. */
+export function isCloneable(job: HasSpec): boolean {
+  return jobStage(job) === 'train'
+}
+
+/** The evaluation an evaluation job scores a model for; null for other jobs. */
+export function evaluationOf(job: HasSpec): number | null {
+  const id = job.spec?.evaluation_id
+  return jobStage(job) === 'evaluation' && typeof id === 'number' ? id : null
+}
