@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command to set up and run the whole test suite: `make lint` (style, types and the layering of
 # both the Python package and the frontend), frontend unit tests, then pytest in two lanes at once:
-# the API tests on SQLite, beside the engine, inference, unit and browser end-to-end tests on SQLite
+# the API and browser end-to-end tests on SQLite, beside the engine, inference and unit tests on SQLite
 # followed by the database-backed API tests again on a real PostgreSQL server.
 #
 # The PostgreSQL phase runs every test under tests/api that asks for a database (the
@@ -61,8 +61,8 @@ trap cleanup EXIT
 
 lane_other() {
   unset LORAFORGE_TEST_DATABASE_URL
-  echo "--- pytest on SQLite: engine, inference, unit, browser end-to-end"
-  run_pytest -q -p no:cacheprovider --basetemp="$LANES/other" tests/unit tests/engine tests/inference tests/e2e
+  echo "--- pytest on SQLite: engine, inference, unit"
+  run_pytest -q -p no:cacheprovider --basetemp="$LANES/other" tests/unit tests/engine tests/inference
   echo "--- pytest on PostgreSQL (the API tests that use the database, engine-heavy ones aside)"
   local pg_url
   pg_url="$(PG_PIDFILE_OUT="$PIDFILE" bash scripts/ensure_postgres.sh | tail -1)"
@@ -71,11 +71,11 @@ lane_other() {
     --database-tests-only -m "not engine_heavy" tests/api
 }
 
-step "pytest, two lanes: [api on SQLite] beside [engine, inference, unit, e2e on SQLite, then api on PostgreSQL]"
+step "pytest, two lanes: [api and browser end-to-end on SQLite] beside [engine, inference, unit on SQLite, then api on PostgreSQL]"
 lane_other >"$LANES/other.log" 2>&1 &
 OTHER=$!
 API_RC=0
-(unset LORAFORGE_TEST_DATABASE_URL; run_pytest -q -p no:cacheprovider --basetemp="$LANES/api" tests/api) || API_RC=$?
+(unset LORAFORGE_TEST_DATABASE_URL; run_pytest -q -p no:cacheprovider --basetemp="$LANES/api" tests/api tests/e2e) || API_RC=$?
 OTHER_RC=0
 wait "$OTHER" || OTHER_RC=$?
 step "the other lane's output"

@@ -43,6 +43,9 @@ from loraforge.services.accounts import passwords
 from loraforge.services.accounts.bootstrap import ensure_first_admin
 from loraforge.services.evaluation import launch_spec as evaluation_launch
 from loraforge.services.evaluation import sync as evaluation_sync
+from loraforge.services.export import create as export_create
+from loraforge.services.export import launch_spec as export_launch
+from loraforge.services.export import sync as export_sync
 from loraforge.services.jobs import eval_request
 from loraforge.services.jobs import housekeeping as background
 from loraforge.services.jobs.scheduler import Scheduler
@@ -91,11 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     passwords.configure_from(settings)
     database = Database(settings.sqlalchemy_url)
     hub = EventHub()
-    # Evaluations live above jobs: their stage's spec builder and their per-tick sync come in here.
+    # Evaluations and exports live above jobs: their stages' spec builders and their per-tick syncs
+    # come in here.
     scheduler = Scheduler(
         settings, database, make_executor(settings), hub=hub,
-        hooks=[functools.partial(evaluation_sync.sync, settings=settings)],
-        stages={eval_request.STAGE: evaluation_launch.build},
+        hooks=[functools.partial(evaluation_sync.sync, settings=settings),
+               functools.partial(export_sync.sync, settings=settings)],
+        stages={eval_request.STAGE: evaluation_launch.build, export_create.STAGE: export_launch.build},
     )  # fmt: skip
     inference = InferenceManager(settings, database)
 

@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     from loraforge import cli_server
     from loraforge.engine import cli as engine_cli
     from loraforge.engine.eval import cli as eval_cli
+    from loraforge.engine.export import cli as export_cli
 
     cli_server.register(sub)
     engine_cli.register(sub)
     eval_cli.register(sub)
+    export_cli.register(sub)
     return parser
 
 

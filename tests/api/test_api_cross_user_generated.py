@@ -50,6 +50,7 @@ OWNER_MAY_MISS = {
     "jobs_checkpoint_archive": "a draft job has no checkpoint to archive",
     "jobs_artifact_archive": "a draft job has no artifact to archive",
     "jobs_logs_download": "a draft job has written no log yet",
+    "models_version_file": "a hub record has no files on the server to name",
 }
 
 # Requests that need values of the resource itself beyond the path (the ids the creator returned).

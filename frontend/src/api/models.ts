@@ -15,7 +15,7 @@ export type ModelKind = 'base' | 'finetuned'
 /** hub | local | job (fine-tuned from a job's output). */
 export type ModelSource = 'hub' | 'local' | 'job' | string
 export type WeightsKind = 'full' | 'adapter'
-export type VersionStatus = 'ready' | 'merging' | 'downloading' | 'failed'
+export type VersionStatus = 'ready' | 'merging' | 'downloading' | 'exporting' | 'failed'
 
 /** What the registry detects from a model folder. */
 export interface ModelInfo {
@@ -79,6 +79,9 @@ export interface ModelVersion {
   source_job?: LineageJob | null
   dataset?: LineageDataset | null
   parent_version_id?: number | null
+  /** safetensors for trained and merged versions; gguf, gguf_lora, ollama or onnx for exports. */
+  format?: string | null
+  quantization?: string | null
   created_by?: number | null
   created_at: string
 }

@@ -1597,6 +1597,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/exports/formats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Formats
+         * @description Every format and quantization, with whether this server can write it and why not.
+         */
+        get: operations["exports_formats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/versions/{version_id}/exports/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Estimate
+         * @description Estimated file size and memory to run this version exported as `format`/`quantization`.
+         */
+        get: operations["exports_estimate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/versions/{version_id}/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Export
+         * @description Queue a job that exports this version; the new version is listed at once as `exporting`. The
+         *     model's owner (or an admin).
+         */
+        post: operations["exports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/versions/{version_id}/push": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Push Version
+         * @description Upload a ready version's files to the Hugging Face Hub or ModelScope with the caller's token (used
+         *     for this request only). The model's owner (or an admin). A sync route: the upload runs in a worker
+         *     thread, off the event loop. A refused token is a 422 naming `token`.
+         */
+        post: operations["models_version_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/versions/{version_id}/files/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download File
+         * @description One file of a ready version, resumable: `Range: bytes=N-` answers 206 with `Content-Range`, a
+         *     range past the end 416; `ETag` is the file's SHA-256 where the export recorded it.
+         */
+        get: operations["models_version_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/deployments": {
         parameters: {
             query?: never;
@@ -3713,6 +3817,81 @@ export interface components {
             /** Shared */
             shared?: boolean | null;
         };
+        /** ExportCreate */
+        ExportCreate: {
+            /**
+             * Format
+             * @description gguf (llama.cpp, LM Studio), gguf_lora (an adapter for `llama.cpp --lora`; from a LoRA version), ollama (GGUF + Modelfile), onnx (ONNX Runtime, CPU), merged (safetensors; from a LoRA version).
+             * @enum {string}
+             */
+            format: "gguf" | "gguf_lora" | "ollama" | "onnx" | "merged";
+            /**
+             * Quantization
+             * @description gguf/ollama: f32, f16, bf16, q8_0, q4_0 (q4_k_m, q5_k_m, q6_k where llama.cpp's quantizer is installed); gguf_lora: f32, f16, q8_0; onnx: fp32, int4; merged: none. Default: the format's default (GET /api/exports/formats).
+             */
+            quantization?: string | null;
+            /**
+             * Name
+             * @description The model name in the Ollama bundle and the commands; default `<model>-v<number>`.
+             */
+            name?: string | null;
+        };
+        /** ExportEstimate */
+        ExportEstimate: {
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "gguf" | "gguf_lora" | "ollama" | "onnx" | "merged";
+            /** Quantization */
+            quantization: string | null;
+            /**
+             * File Bytes
+             * @description Estimated size of the exported files.
+             */
+            file_bytes: number | null;
+            /**
+             * Memory Bytes
+             * @description Estimated memory to run it: the weights plus the KV cache for `context_length`.
+             */
+            memory_bytes: number | null;
+            /** Context Length */
+            context_length: number | null;
+            /**
+             * Param Count
+             * @description Parameters converted (the adapter's alone for gguf_lora).
+             */
+            param_count: number | null;
+            /** Note */
+            note?: string | null;
+        };
+        /** ExportFile */
+        ExportFile: {
+            /**
+             * Name
+             * @description GET /api/models/versions/{id}/files/{name} downloads it (HTTP Range).
+             */
+            name: string;
+            /** Size */
+            size: number | null;
+            /** Sha256 */
+            sha256: string | null;
+        };
+        /** ExportFormats */
+        ExportFormats: {
+            /** Formats */
+            formats: components["schemas"]["FormatChoice"][];
+        };
+        /** ExportStarted */
+        ExportStarted: {
+            /**
+             * Job Id
+             * @description The queued export job (GET /api/jobs/{id}, its events and logs).
+             */
+            job_id: number;
+            /** @description The new version, `exporting` until the job succeeds (then `ready`; never current). */
+            version: components["schemas"]["ModelVersionPublic"];
+        };
         /** ExportedMessage */
         ExportedMessage: {
             /**
@@ -4019,6 +4198,30 @@ export interface components {
             data: components["schemas"]["FineTuningJob"][];
             /** Has More */
             has_more: boolean;
+        };
+        /** FormatChoice */
+        FormatChoice: {
+            /**
+             * Name
+             * @enum {string}
+             */
+            name: "gguf" | "gguf_lora" | "ollama" | "onnx" | "merged";
+            /** Available */
+            available: boolean;
+            /**
+             * Reason
+             * @description Why the format cannot be exported here (when unavailable).
+             */
+            reason: string | null;
+            /**
+             * Needs Adapter
+             * @description Made from a LoRA adapter version only.
+             */
+            needs_adapter: boolean;
+            /** Default Quantization */
+            default_quantization: string | null;
+            /** Quantizations */
+            quantizations: components["schemas"]["QuantizationChoice"][];
         };
         /** GpuReading */
         GpuReading: {
@@ -4740,7 +4943,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "ready" | "downloading" | "merging" | "failed";
+            status: "ready" | "downloading" | "merging" | "exporting" | "failed";
             /**
              * Is Current
              * @description The version the bare model name serves.
@@ -4784,6 +4987,31 @@ export interface components {
             notes: string;
             /** Size Bytes */
             size_bytes: number | null;
+            /**
+             * Format
+             * @description safetensors (trained, merged, registered: chat and serving load it) or an export's format (downloaded and run elsewhere; chat answers 409 model_not_servable).
+             * @enum {string}
+             */
+            format: "safetensors" | "gguf" | "gguf_lora" | "ollama" | "onnx";
+            /**
+             * Quantization
+             * @description An export's quantization (q8_0, f16, int4…).
+             */
+            quantization: string | null;
+            /**
+             * Sha256
+             * @description An export's main file's SHA-256.
+             */
+            sha256: string | null;
+            /**
+             * Verification
+             * @description An export's read-back check: ok, reader, prompt, tokens_compared, agreement (0-1), identical, detail.
+             */
+            verification: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Export versions: the request and the files. */
+            export: components["schemas"]["VersionExport"] | null;
             /** Created By */
             created_by: number | null;
             /**
@@ -5562,6 +5790,73 @@ export interface components {
             /** Shared */
             shared?: boolean | null;
         };
+        /** PushCreate */
+        PushCreate: {
+            /**
+             * Hub
+             * @description Where to push.
+             * @enum {string}
+             */
+            hub: "huggingface" | "modelscope";
+            /**
+             * Repo Id
+             * @description `owner/name` on the hub; created (private unless `private` is false) when absent, given a new commit when it exists.
+             */
+            repo_id: string;
+            /**
+             * Token
+             * Format: password
+             * @description An access token with write permission on the hub. Used for this push only: never stored, logged or returned.
+             */
+            token: string;
+            /**
+             * Private
+             * @description Visibility of a repository the push creates.
+             * @default true
+             */
+            private: boolean;
+        };
+        /** PushResult */
+        PushResult: {
+            /**
+             * Url
+             * @description The repository's page on the hub.
+             */
+            url: string;
+            /** Commit Url */
+            commit_url: string | null;
+            /**
+             * Revision
+             * @description The commit the push made.
+             */
+            revision: string | null;
+            /**
+             * Hub
+             * @enum {string}
+             */
+            hub: "huggingface" | "modelscope";
+            /** Repo Id */
+            repo_id: string;
+            /** Private */
+            private: boolean;
+            /**
+             * Files
+             * @description Files uploaded.
+             */
+            files: number;
+        };
+        /** QuantizationChoice */
+        QuantizationChoice: {
+            /** Name */
+            name: string;
+            /** Available */
+            available: boolean;
+            /**
+             * Reason
+             * @description Why it cannot be exported here (when unavailable).
+             */
+            reason: string | null;
+        };
         /** QueueItem */
         QueueItem: {
             /**
@@ -6226,6 +6521,38 @@ export interface components {
             /** Email */
             email: string;
             role: components["schemas"]["Role"];
+        };
+        /**
+         * VersionExport
+         * @description What an export version was asked for and what it produced (its files and ready-to-run commands).
+         */
+        VersionExport: {
+            /**
+             * Format
+             * @description The export's format: gguf, gguf_lora, ollama, onnx or merged.
+             */
+            format: string;
+            /** Quantization */
+            quantization: string | null;
+            /**
+             * Name
+             * @description The model name used in the commands (`ollama create <name>`).
+             */
+            name: string;
+            /** Estimated Bytes */
+            estimated_bytes?: number | null;
+            /**
+             * Files
+             * @description Empty until the export is ready.
+             */
+            files?: components["schemas"]["ExportFile"][];
+            /**
+             * Commands
+             * @description Copy-paste commands by runtime: ollama, llama_cli…
+             */
+            commands?: {
+                [key: string]: string;
+            };
         };
         /** VersionRef */
         VersionRef: {
@@ -16365,6 +16692,557 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    exports_formats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportFormats"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    exports_estimate: {
+        parameters: {
+            query: {
+                format: "gguf" | "gguf_lora" | "ollama" | "onnx" | "merged";
+                quantization?: string | null;
+                /** @description Default: min(4096, the model's). */
+                context_length?: number | null;
+            };
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportEstimate"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    exports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportStarted"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    models_version_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushResult"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The hub could not be reached or refused the upload. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    models_version_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+                /** @description A file of the version's listing. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description The requested byte range. */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The range starts past the end of the file (Content-Range: bytes *\/size). */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation error */
             422: {

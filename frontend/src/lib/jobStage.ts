@@ -1,9 +1,11 @@
 /**
- * What kind of work a job does. Training jobs come from the job form; merge jobs from a model version and
- * evaluation jobs from an evaluation (one job per evaluated model): those two cannot be cloned into the
- * form (the server refuses), and have no loss or learning-rate curve.
+ * What kind of work a job does. Training jobs come from the job form; merge and export jobs from a model
+ * version and evaluation jobs from an evaluation (one job per evaluated model): those cannot be cloned
+ * into the form (the server refuses), and have no loss or learning-rate curve.
  */
-export type JobStage = 'train' | 'merge' | 'evaluation'
+export type JobStage = 'train' | 'merge' | 'export' | 'evaluation'
+
+const OTHER_STAGES: readonly string[] = ['merge', 'export', 'evaluation']
 
 interface HasSpec {
   spec?: Record<string, unknown> | null
@@ -11,7 +13,7 @@ interface HasSpec {
 
 export function jobStage(job: HasSpec): JobStage {
   const stage = job.spec?.stage
-  return stage === 'merge' || stage === 'evaluation' ? stage : 'train'
+  return typeof stage === 'string' && OTHER_STAGES.includes(stage) ? (stage as JobStage) : 'train'
 }
 
 /** Only training jobs clone into the job form. */

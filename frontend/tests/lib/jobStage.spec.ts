@@ -7,12 +7,14 @@ describe('jobStage', () => {
     expect(jobStage({ spec: { stage: 'sft' } })).toBe('train')
     expect(jobStage({ spec: null })).toBe('train')
     expect(jobStage({ spec: { stage: 'merge' } })).toBe('merge')
+    expect(jobStage({ spec: { stage: 'export' } })).toBe('export')
     expect(jobStage({ spec: { stage: 'evaluation', evaluation_id: 3 } })).toBe('evaluation')
   })
 
   it('clones only training jobs into the form', () => {
     expect(isCloneable({ spec: { stage: 'dpo' } })).toBe(true)
     expect(isCloneable({ spec: { stage: 'merge' } })).toBe(false)
+    expect(isCloneable({ spec: { stage: 'export' } })).toBe(false)
     expect(isCloneable({ spec: { stage: 'evaluation' } })).toBe(false)
   })
 

@@ -88,6 +88,7 @@ _DOMAIN_STATUS: list[tuple[type[ServiceError], int]] = [
 # megabyte-long key, and echoing all of it costs more than the request did.
 MAX_DETAILS = 50  # listed; the rest are counted in the message
 _MAX_FIELD_CHARS = 200
+_PLACED = ("query.", "path.", "header.")  # field names a service gives already located
 _MAX_TEXT_CHARS = 2000
 
 
@@ -247,9 +248,12 @@ async def _handle_service_error(request: Request, exc: Exception) -> Response:
             fields=[safe_text(issue.field, _MAX_FIELD_CHARS) for issue in exc.fields[:1]],
             headers=headers or None,
         )  # fmt: skip
+    # A service names a body field by its name; a query or path parameter comes already placed.
     details = [
-        ErrorDetail(field=f"body.{issue.field}", message=issue.message) for issue in exc.fields[:MAX_DETAILS]
-    ]
+        ErrorDetail(field=issue.field if issue.field.startswith(_PLACED) else f"body.{issue.field}",
+                    message=issue.message)
+        for issue in exc.fields[:MAX_DETAILS]
+    ]  # fmt: skip
     return error_response(
         status, code=exc.code, message=exc.message, details=details, headers=headers or None,
         omitted=len(exc.fields) - len(details),

@@ -33,7 +33,16 @@ MARKER = "@@loraforge-event@@ "
 EVENTS_FILE = "events.jsonl"
 
 Status = Literal[
-    "loading_model", "loading_data", "training", "evaluating", "saving", "succeeded", "failed", "cancelled"
+    "loading_model",
+    "loading_data",
+    "training",
+    "evaluating",
+    "exporting",  # an export job (engine/export) writing its files
+    "verifying",  # ... and loading them back to compare with the source
+    "saving",
+    "succeeded",
+    "failed",
+    "cancelled",
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 # Emitted by clocks and threads rather than by the run's course: dropped after the final status.

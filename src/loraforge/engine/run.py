@@ -9,6 +9,7 @@
 
 A spec with `"stage": "evaluation"` is an evaluation job instead (`engine/eval/job.py`): same RUN_DIR,
 same events, one process; SIGTERM stops it at the next batch boundary with its results kept.
+A spec with `"stage": "export"` converts a model for deployment (`engine/export/job.py`).
 
 Under torchrun every rank runs this; only rank 0 emits events and writes files of its own.
 SIGTERM: finish the current step, save a checkpoint, emit `cancelled`, exit 0 - or, if that takes
@@ -190,6 +191,12 @@ def run(run_dir: Path) -> int:
             from loraforge.engine.eval.job import run_eval_job
 
             return run_eval_job(run_dir, raw, writer, cancel.flag.is_set)
+        if raw.get("stage") == "export":
+            # Polled between tensors and phases: partial files are removed, then `cancelled`.
+            cancel.training = True
+            from loraforge.engine.export.job import run_export_job
+
+            return run_export_job(run_dir, raw, writer, cancel.flag.is_set)
         return _run(run_dir, writer, cancel, sampler, rank=rank, local_rank=local_rank, world=world)
     except Cancelled:
         writer.status("cancelled", "cancelled before training started")

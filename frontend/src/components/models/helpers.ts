@@ -105,7 +105,7 @@ export function evalLoss(metrics: VersionMetrics | null | undefined): number | n
 
 // ----- lineage -----
 
-export type LineageKind = 'base' | 'parent' | 'version' | 'job' | 'dataset'
+export type LineageKind = 'base' | 'parent' | 'exportedFrom' | 'version' | 'job' | 'exportJob' | 'dataset'
 
 /** One box of the lineage chain; `to` is a router location when the node has a page. */
 export interface LineageNode {
@@ -129,14 +129,16 @@ export function buildLineage(model: Pick<RegisteredModel, 'name'>, version: Mode
     else if (base.ref && base.ref !== base.name) node.detail = base.ref
     nodes.push(node)
   }
+  // An export (GGUF, ONNX, ...) points at the version it was converted from, and its job is the export's.
+  const exported = !!version.format && version.format !== 'safetensors'
   if (version.parent_version_id) {
-    nodes.push({ kind: 'parent', label: `#${version.parent_version_id}` })
+    nodes.push({ kind: exported ? 'exportedFrom' : 'parent', label: `#${version.parent_version_id}` })
   }
   nodes.push({ kind: 'version', label: model.name, detail: `v${version.number} · ${version.weights}` })
   const job = version.source_job
   if (job) {
     nodes.push({
-      kind: 'job',
+      kind: exported ? 'exportJob' : 'job',
       label: job.name || `#${job.id}`,
       detail: job.status ? `#${job.id} · ${job.status}` : `#${job.id}`,
       to: { name: 'job-detail', params: { id: job.id } },

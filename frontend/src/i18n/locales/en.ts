@@ -11,6 +11,7 @@ import firstRun from './firstRun.en'
 import dashboard from './dashboard.en'
 import evaluations from './evaluations.en'
 import modelScores from './modelScores.en'
+import exportsMessages from './exports.en'
 
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
@@ -27,6 +28,7 @@ const en = {
   dashboard,
   evaluations,
   modelScores,
+  exports: exportsMessages,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',

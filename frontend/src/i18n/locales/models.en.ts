@@ -108,6 +108,8 @@ const models = {
   lineage: {
     base: 'Base model',
     parent: 'Merged from version',
+    exportedFrom: 'Exported from version',
+    exportJob: 'Export job',
     version: 'This version',
     job: 'Training job',
     dataset: 'Dataset',

@@ -106,6 +106,8 @@ const models: ModelsMessages = {
   lineage: {
     base: '基座模型',
     parent: '合并自版本',
+    exportedFrom: '导出自版本',
+    exportJob: '导出任务',
     version: '本版本',
     job: '训练任务',
     dataset: '数据集',

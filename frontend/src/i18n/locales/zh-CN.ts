@@ -12,6 +12,7 @@ import firstRun from './firstRun.zh-CN'
 import dashboard from './dashboard.zh-CN'
 import evaluations from './evaluations.zh-CN'
 import modelScores from './modelScores.zh-CN'
+import exportsMessages from './exports.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
@@ -28,6 +29,7 @@ const zhCN: MessageSchema = {
   dashboard,
   evaluations,
   modelScores,
+  exports: exportsMessages,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',

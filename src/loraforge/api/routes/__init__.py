@@ -14,6 +14,7 @@ from loraforge.api.routes import (
     deployments,
     evaluation_reports,
     evaluations,
+    exports,
     health,
     jobs,
     models,
@@ -37,6 +38,7 @@ api_router.include_router(jobs.router)
 api_router.include_router(notifications.router)
 api_router.include_router(retention.router)
 api_router.include_router(models.router)
+api_router.include_router(exports.router)
 api_router.include_router(deployments.router)
 api_router.include_router(providers.router)
 api_router.include_router(chat_conversations.router)

@@ -38,7 +38,7 @@ from loraforge.services.models import manage, results
 router = APIRouter(tags=["models"])
 
 
-def _version(session: Session, model: RegisteredModel, version: ModelVersion) -> ModelVersionPublic:
+def version_public(session: Session, model: RegisteredModel, version: ModelVersion) -> ModelVersionPublic:
     return ModelVersionPublic.model_validate(registry.version_view(session, model=model, version=version))
 
 
@@ -50,7 +50,7 @@ def _model(session: Session, user: User, model: RegisteredModel) -> ModelPublic:
         description=model.description, shared=model.shared, source=model.source, source_ref=model.source_ref,
         owner_id=model.owner_id, owner=registry.owner_name(session, model.owner_id),
         can_edit=registry.can_change(user, model), current_version_id=model.current_version_id,
-        current_version=_version(session, model, current) if current is not None else None,
+        current_version=version_public(session, model, current) if current is not None else None,
         version_count=len(versions), created_at=model.created_at, updated_at=model.updated_at,
     )  # fmt: skip
 
@@ -64,7 +64,7 @@ def _model(session: Session, user: User, model: RegisteredModel) -> ModelPublic:
 def get_version(version_id: Id, user: CurrentUser, session: SessionDep) -> ModelVersionPublic:
     """A version with its lineage (base, source job, dataset version), metrics, spec and detected info."""
     model, version = registry.get_version(session, actor=user, version_id=version_id)
-    return _version(session, model, version)
+    return version_public(session, model, version)
 
 
 @router.patch(
@@ -77,7 +77,7 @@ def update_version(
     model, version = manage.update_version(
         session, actor=user, version_id=version_id, tags=body.tags, notes=body.notes, ip=ip
     )
-    return _version(session, model, version)
+    return version_public(session, model, version)
 
 
 @router.get(
@@ -110,7 +110,9 @@ def merge_version(
     scheduler.wake()
     model = session.get(RegisteredModel, version.model_id)
     assert model is not None
-    return ModelMergeStarted(job=JobPublic.read(session, job), version=_version(session, model, version))
+    return ModelMergeStarted(
+        job=JobPublic.read(session, job), version=version_public(session, model, version)
+    )
 
 
 # ---- models -----------------------------------------------------------------------------------------------
@@ -196,7 +198,9 @@ def delete_model(
 )
 def list_versions(model_id: Id, user: CurrentUser, session: SessionDep) -> ModelVersionList:
     model = registry.get_model(session, actor=user, model_id=model_id)
-    return ModelVersionList(items=[_version(session, model, v) for v in registry.versions_of(session, model)])
+    return ModelVersionList(
+        items=[version_public(session, model, v) for v in registry.versions_of(session, model)]
+    )
 
 
 @router.post(
@@ -214,4 +218,4 @@ def create_version(
         session, settings=settings, actor=user, model_id=model_id, job_id=body.job_id, ip=ip
     )
     model = registry.get_model(session, actor=user, model_id=model_id)
-    return _version(session, model, version)
+    return version_public(session, model, version)

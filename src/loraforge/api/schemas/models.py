@@ -13,7 +13,8 @@ from loraforge.api.schemas.jobs import JobPublic
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ModelKind = Literal["base", "finetuned"]
-VersionStatus = Literal["ready", "downloading", "merging", "failed"]
+VersionStatus = Literal["ready", "downloading", "merging", "exporting", "failed"]
+VersionFormat = Literal["safetensors", "gguf", "gguf_lora", "ollama", "onnx"]
 
 
 class ModelCreate(RequestModel):
@@ -63,6 +64,25 @@ class ModelDatasetRef(BaseModel):
     version_number: int
 
 
+class ExportFile(BaseModel):
+    name: str = Field(description="GET /api/models/versions/{id}/files/{name} downloads it (HTTP Range).")
+    size: int | None
+    sha256: str | None
+
+
+class VersionExport(BaseModel):
+    """What an export version was asked for and what it produced (its files and ready-to-run commands)."""
+
+    format: str = Field(description="The export's format: gguf, gguf_lora, ollama, onnx or merged.")
+    quantization: str | None
+    name: str = Field(description="The model name used in the commands (`ollama create <name>`).")
+    estimated_bytes: int | None = None
+    files: list[ExportFile] = Field(default_factory=list, description="Empty until the export is ready.")
+    commands: dict[str, str] = Field(
+        default_factory=dict, description="Copy-paste commands by runtime: ollama, llama_cli…"
+    )
+
+
 class ModelVersionPublic(BaseModel):
     id: int
     model_id: int
@@ -91,6 +111,17 @@ class ModelVersionPublic(BaseModel):
     tags: list[str]
     notes: str
     size_bytes: int | None
+    format: VersionFormat = Field(
+        description="safetensors (trained, merged, registered: chat and serving load it) or an export's "
+        "format (downloaded and run elsewhere; chat answers 409 model_not_servable)."
+    )
+    quantization: str | None = Field(description="An export's quantization (q8_0, f16, int4…).")
+    sha256: str | None = Field(description="An export's main file's SHA-256.")
+    verification: dict[str, Any] | None = Field(
+        description="An export's read-back check: ok, reader, prompt, tokens_compared, agreement (0-1), "
+        "identical, detail."
+    )
+    export: VersionExport | None = Field(description="Export versions: the request and the files.")
     created_by: int | None
     created_at: datetime
 

@@ -58,7 +58,9 @@ class ModelVersion(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     weights: Mapped[str] = mapped_column(String(16))  # full | adapter
-    status: Mapped[str] = mapped_column(String(16), default="ready")  # ready | merging | failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="ready"
+    )  # ready | downloading | merging | exporting | failed
     path: Mapped[str | None] = mapped_column(Text, default=None)  # None: the id-derived folder
     # For adapters: what they sit on. base_version_id when the base is in the registry, else base_ref
     # (demo-tiny or a hub id) as the job's spec named it.
@@ -82,5 +84,12 @@ class ModelVersion(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # What the files are: safetensors (trained, merged, registered) or an export's format (gguf,
+    # gguf_lora, ollama, onnx). Only safetensors versions load for chat, serving and training.
+    format: Mapped[str] = mapped_column(String(16), default="safetensors", server_default="safetensors")
+    quantization: Mapped[str | None] = mapped_column(String(16), default=None)  # exports: q8_0, int4…
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)  # of an export's main file
+    # An export's read-back check (export.json's `verification`: ok, reader, agreement…).
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -30,6 +30,8 @@ from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.scheduler")
 _MAX_EVENTS_PER_TICK = 5000
+# The engine's status once it works: training, an evaluation's "evaluating", an export's "exporting".
+_WORKING = frozenset({"training", "evaluating", "exporting"})
 # Events that say how far training is: a metric at each log step, a progress event after every step.
 _PROGRESS_KINDS = frozenset({"metric", "progress"})
 _ENGINE_FINAL = {
@@ -126,8 +128,7 @@ class JobWatcher:
                 job.error = error
             elif kind == "status":
                 status = event.get("status")
-                # An evaluation job's work is "evaluating"; a training job's is "training".
-                if status in ("training", "evaluating") and job.status == JobStatus.starting.value:
+                if status in _WORKING and job.status == JobStatus.starting.value:
                     transition(session, job, JobStatus.running)
                 elif status in _ENGINE_FINAL:
                     final = _ENGINE_FINAL[status]

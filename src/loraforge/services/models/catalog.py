@@ -234,6 +234,11 @@ def version_view(session: Session, *, model: RegisteredModel, version: ModelVers
         "tags": list(version.tags or []),
         "notes": version.notes or "",
         "size_bytes": version.size_bytes,
+        "format": version.format,
+        "quantization": version.quantization,
+        "sha256": version.sha256,
+        "verification": version.verification,
+        "export": (version.info or {}).get("export"),
         "created_by": version.created_by,
         "created_at": version.created_at,
     }
@@ -245,7 +250,9 @@ def archive(
     """(file name, .tar.gz stream) of a version's folder."""
     model, version = get_version(session, actor=actor, version_id=version_id)
     folder = version_folder(settings, version)
-    if effective_status(session, version) != "ready" or not has_files(folder):
+    # An export's folder holds no config.json (a GGUF, an ONNX graph): any files there count.
+    present = has_files(folder) if version.format == "safetensors" else folder.is_dir()
+    if effective_status(session, version) != "ready" or not present:
         raise Conflict("this version has no files on the server to download", code="model_files_missing")
     stem = f"{safe_name(model.name.replace('/', '-').replace(':', '-'), keep_colon=False)}-v{version.number}"
     return f"{stem}.tar.gz", tar_gz_stream(folder, stem)

@@ -41,8 +41,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def safetensors_params(path: Path) -> int | None:
-    """Sum of the element counts of every tensor in one safetensors file; None if unreadable."""
+def safetensors_tensors(path: Path) -> dict[str, tuple[str, list[int]]] | None:
+    """Each tensor of one safetensors file as (dtype, shape), from its header; None if unreadable."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(8)
@@ -56,14 +56,22 @@ def safetensors_params(path: Path) -> int | None:
         return None
     if not isinstance(header, dict):
         return None
-    total = 0
+    tensors: dict[str, tuple[str, list[int]]] = {}
     for name, entry in header.items():
         if name == "__metadata__" or not isinstance(entry, dict):
             continue
         shape = entry.get("shape")
         if isinstance(shape, list) and all(isinstance(d, int) for d in shape):
-            total += math.prod(shape)
-    return total
+            tensors[name] = (str(entry.get("dtype", "")), shape)
+    return tensors
+
+
+def safetensors_params(path: Path) -> int | None:
+    """Sum of the element counts of every tensor in one safetensors file; None if unreadable."""
+    tensors = safetensors_tensors(path)
+    if tensors is None:
+        return None
+    return sum(math.prod(shape) for _, shape in tensors.values())
 
 
 def param_count(folder: Path) -> int | None:

@@ -25,7 +25,7 @@ from loraforge.inference.types import ServedModel
 from loraforge.services.models import files as model_files
 from loraforge.services.models.catalog import can_read, visible_conditions
 from loraforge.services.models.refs import DEMO_MODEL, ensure_demo_model
-from loraforge.services.models.versions import VERSION_SUFFIX, ensure_ready, version_folder
+from loraforge.services.models.versions import VERSION_SUFFIX, ensure_ready, ensure_servable, version_folder
 from loraforge.settings import Settings
 
 _DEMO_CREATED = datetime(2025, 1, 1, tzinfo=UTC)  # demo-tiny is virtual: a fixed, stable timestamp
@@ -43,6 +43,7 @@ def load_paths(session: Session, *, settings: Settings, version: ModelVersion) -
     """(base, adapter) to load a version: a folder or hub id for the base, the adapter folder or None."""
     model = session.get(RegisteredModel, version.model_id)
     assert model is not None  # FK cascade: a version never outlives its model
+    ensure_servable(model, version)
     folder = version_folder(settings, version)
     if version.weights == "full":
         if (folder / model_files.CONFIG).is_file():
@@ -101,6 +102,7 @@ def resolve_for_inference(session: Session, *, settings: Settings, actor: User, 
             f"the model {name!r} does not exist or you do not have access to it", code="model_not_found"
         )
     model, version = found
+    ensure_servable(model, version)  # 409 model_not_servable: an export, whatever its state
     ensure_ready(session, model, version)
     base, adapter = load_paths(session, settings=settings, version=version)
     return ServedModel(
@@ -149,6 +151,7 @@ def pin_for_training(session: Session, *, actor: User, value: str) -> tuple[str,
     if found is None or not can_read(actor, found[0]):
         return None
     model, version = found
+    ensure_servable(model, version)
     ensure_ready(session, model, version)
     return f"{model.name}@v{version.number}", version
 

@@ -41,8 +41,9 @@ def has_files(folder: Path) -> bool:
 
 
 def effective_status(session: Session, version: ModelVersion) -> str:
-    """A `merging` version whose merge job ended without success is reported `failed`."""
-    if version.status == "merging" and version.source_job_id is not None:
+    """A `merging` or `exporting` version whose job ended without success is reported `failed` (the
+    export's tick hook also stores it; a merge's row keeps `merging`)."""
+    if version.status in ("merging", "exporting") and version.source_job_id is not None:
         job = session.get(Job, version.source_job_id)
         if job is None or (
             job.status in {s.value for s in FINAL} and job.status != JobStatus.succeeded.value
@@ -55,6 +56,17 @@ def ensure_ready(session: Session, model: RegisteredModel, version: ModelVersion
     status = effective_status(session, version)
     if status != "ready":
         raise Conflict(f"{model.name}@v{version.number} is {status}, not ready", code="model_not_ready")
+
+
+def ensure_servable(model: RegisteredModel, version: ModelVersion) -> None:
+    """Only safetensors versions load in transformers (chat, serving, training, merging, evaluating):
+    an export (GGUF, ONNX…) is a file to download and run elsewhere."""
+    if version.format != "safetensors":
+        raise Conflict(
+            f"{model.name}@v{version.number} is a {version.format} export: download it to run it in its "
+            "runtime; chat, serving and training use a safetensors version of the model",
+            code="model_not_servable",
+        )
 
 
 def new_version(session: Session, model: RegisteredModel, **values: Any) -> ModelVersion:

@@ -63,6 +63,8 @@ class AuditAction(StrEnum):
     model_version_created = "model.version_created"
     model_version_updated = "model.version_updated"
     model_merge_requested = "model.merge_requested"
+    model_export_requested = "model.export_requested"
+    model_pushed = "model.pushed"
     deployment_started = "deployment.started"
     deployment_stopped = "deployment.stopped"
     provider_created = "provider.created"
