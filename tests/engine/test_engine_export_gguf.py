@@ -179,3 +179,16 @@ def test_size_estimate_is_close_to_the_written_file(written: Path, tiny_qwen_dir
     guess = estimate(tiny_qwen_dir, "gguf", quant)
     assert abs(guess["file_bytes"] - actual) / actual < 0.1, (guess, actual)
     assert guess["memory_bytes"] > guess["file_bytes"]
+
+
+@pytest.mark.parametrize("quant", ["f16", "q8_0", "q4_0"])
+def test_row_blocks_write_the_same_bytes_as_whole_tensors(
+    tmp_path: Path, written: Path, tiny_qwen_dir: Path, quant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays bounded for any model because big tensors are converted a block of rows at a time;
+    blocks of one row must give byte for byte the file the whole-tensor conversion gave."""
+    from loraforge.engine.export import gguf_convert
+
+    monkeypatch.setattr(gguf_convert, "_CHUNK_BYTES", 1)
+    blocks = write_gguf(tiny_qwen_dir, tmp_path / f"model-{quant}.gguf", quant, name="demo-qwen2").path
+    assert blocks.read_bytes() == (written / "qwen2" / f"model-{quant}.gguf").read_bytes()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ GGUF_QUANTS: dict[str, tuple[str, str]] = {
 }
 # Room for the header, metadata and alignment beyond the tensor data, besides the vocabulary.
 _HEADER_MARGIN = 1 << 20
+# Largest block of rows converted at once (as float32): bounds memory for any model size.
+_CHUNK_BYTES = 64 << 20
 
 Progress = Callable[[int, int], None]
 Stop = Callable[[], bool]
@@ -133,19 +135,59 @@ def check_disk(target_dir: Path, needed: int, free_bytes: int | None = None) -> 
         )
 
 
-def load_tensor(handle: Any, plan: TensorPlan) -> Any:
-    """One tensor as numpy, in llama.cpp's input dtype (F16/F32 kept, anything else to F32), permuted."""
+def _as_input(t: Any) -> Any:
+    """A torch tensor as numpy in llama.cpp's input dtype: F16/F32 kept, anything else (bf16) to F32."""
     import torch
 
-    from loraforge.engine.export.gguf_names import permute_rows
-
-    t = handle.get_tensor(plan.hf_name)
     if t.dtype not in (torch.float16, torch.float32):
         t = t.to(torch.float32)
-    data = t.numpy()
+    return t.numpy()
+
+
+def load_tensor(handle: Any, plan: TensorPlan) -> Any:
+    """One whole tensor as numpy in llama.cpp's input dtype, permuted (Llama q/k)."""
+    from loraforge.engine.export.gguf_names import permute_rows
+
+    data = _as_input(handle.get_tensor(plan.hf_name))
     if plan.heads is not None:
         data = permute_rows(data, plan.heads)
     return data
+
+
+def tensor_chunks(handle: Any, plan: TensorPlan) -> Iterator[Any]:
+    """The tensor in blocks of whole rows (at most ~_CHUNK_BYTES as float32), so memory stays bounded
+    whatever the model's size: F16/BF16/Q8_0/Q4_0 are computed row by row, so the bytes are the same as
+    converting it whole. Permuted q/k matrices mix rows across a head and come whole (hidden² at most)."""
+    rows = plan.shape[0] if len(plan.shape) == 2 else 0
+    per_row = 4 * (plan.shape[1] if rows else 0)
+    if plan.heads is not None or not rows or rows * per_row <= _CHUNK_BYTES:
+        yield load_tensor(handle, plan)
+        return
+    step = max(1, _CHUNK_BYTES // per_row)
+    sliced = handle.get_slice(plan.hf_name)
+    for start in range(0, rows, step):
+        yield _as_input(sliced[start : start + step])
+
+
+def _write_chunks(writer: Any, chunks: Iterator[Any], qtype: Any, nbytes: int) -> None:
+    """GGUFWriter.write_tensor_data for a tensor that arrives in row blocks: the same alignment padding
+    before and after, the bytes written as each block is quantized (gguf 0.19's writer state)."""
+    import gguf
+
+    fout = next(f for f, tensors in zip(writer.fout, writer.tensors, strict=True) if tensors)
+    index = writer.fout.index(fout)
+    info = writer.tensors[index].pop(next(iter(writer.tensors[index])))
+    writer.write_padding(fout, fout.tell())
+    written = 0
+    for chunk in chunks:
+        data = gguf.quants.quantize(chunk, qtype)
+        data.tofile(fout)
+        written += data.nbytes
+        del data, chunk
+    if written != info.nbytes or written != nbytes:
+        raise ExportError(f"wrote {written} bytes for a tensor of {info.nbytes}")
+    writer.write_padding(fout, written)
+    writer.state = gguf.gguf_writer.WriterState.WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -193,7 +235,6 @@ def write_gguf(
         writer.add_tensor_info(p.gguf_name, p.shape, np.dtype(np.float32), p.nbytes, raw_dtype=p.qtype)
 
     part = out_path.with_name(out_path.name + ".part")
-    handles: dict[Path, Any] = {}
     try:
         writer.write_header_to_file(part)
         writer.write_kv_data_to_file()
@@ -201,11 +242,10 @@ def write_gguf(
         for i, p in enumerate(plans):
             if stop is not None and stop():
                 raise ExportCancelled()
-            if p.file not in handles:
-                handles[p.file] = safe_open(str(p.file), framework="pt")
-            data = gguf.quants.quantize(load_tensor(handles[p.file], p), p.qtype)
-            writer.write_tensor_data(data)
-            del data
+            # Opened per tensor: a handle kept open keeps the pages it read mapped, and the whole
+            # safetensors file would end up counted in the process's memory.
+            with safe_open(str(p.file), framework="pt") as handle:
+                _write_chunks(writer, tensor_chunks(handle, p), p.qtype, p.nbytes)
             if progress is not None:
                 progress(i + 1, len(plans))
         writer.close()
@@ -214,6 +254,4 @@ def write_gguf(
         writer.close()
         part.unlink(missing_ok=True)
         raise
-    finally:
-        handles.clear()
     return ConvertResult(path=out_path, tensors=len(plans), arch=info.arch, size=out_path.stat().st_size)
