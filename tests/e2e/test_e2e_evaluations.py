@@ -17,15 +17,24 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import api_headers, choose, login, shot, unique, watch_console
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from browser_helpers import (
+    PHONE,
+    RAW_KEY,
+    api_headers,
+    choose,
+    fits,
+    login,
+    new_context,
+    shot,
+    sign_up,
+    unique,
+    watch_console,
+)
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = "e2e-evaluations-password"
-LAPTOP: ViewportSize = {"width": 1440, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-UI_TIMEOUT_MS = 15_000
 # The first evaluation may build the demo model; the machine may be shared with other work.
 EVAL_TIMEOUT_MS = 300_000
 ROWS = [
@@ -34,19 +43,6 @@ ROWS = [
     {"instruction": "What is the capital of France?", "input": "", "output": "Paris."},
 ]
 MAX_NEW_TOKENS = 8
-# A raw message key where a translation should be (`evaluations.form.title`): vue-i18n shows the key
-# when neither language has the message.
-RAW_KEY = re.compile(r"\b[a-z][A-Za-z]+\.[a-z][A-Za-z]+\.[a-z][A-Za-z.]*\b")
-
-
-def _sign_up(page: Page, username: str) -> None:
-    page.goto("/register")
-    page.get_by_test_id("register-username").fill(username)
-    page.get_by_test_id("register-email").fill(f"{username}@example.com")
-    page.get_by_test_id("register-password").fill(PASSWORD)
-    page.get_by_test_id("register-confirm").fill(PASSWORD)
-    page.get_by_test_id("register-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 def _upload_test_set(page: Page, headers: dict[str, str], name: str) -> int:
@@ -63,20 +59,14 @@ def _upload_test_set(page: Page, headers: dict[str, str], name: str) -> int:
     return int(created.json()["dataset"]["id"])
 
 
-def _fits(page: Page, width: int) -> None:
-    scroll_width = int(page.evaluate("document.documentElement.scrollWidth"))
-    assert scroll_width <= width + 1, f"{page.url} is {scroll_width} px wide on a {width} px screen"
-
-
 def test_evaluation_from_the_form_to_the_report(browser: Browser, server: str, tmp_path: Path) -> None:
-    context = browser.new_context(base_url=server, locale="en-US", color_scheme="light", viewport=LAPTOP)
-    context.set_default_timeout(UI_TIMEOUT_MS)
+    context = new_context(browser, server)
     page = context.new_page()
     errors = watch_console(page)
     username = unique("evan")
     dataset = unique("eval-qa")
     try:
-        _sign_up(page, username)
+        sign_up(page, username, PASSWORD)
         headers = api_headers(page, username, PASSWORD)
         dataset_id = _upload_test_set(page, headers, dataset)
 
@@ -177,8 +167,7 @@ def test_evaluation_from_the_form_to_the_report(browser: Browser, server: str, t
         compare_url = page.url
 
         # In Chinese on a phone: every evaluation page translated and within the screen.
-        phone = browser.new_context(base_url=server, locale="zh-CN", color_scheme="light", viewport=PHONE)
-        phone.set_default_timeout(UI_TIMEOUT_MS)
+        phone = new_context(browser, server, "zh-CN", PHONE)
         try:
             small = phone.new_page()
             errors += watch_console(small)
@@ -193,7 +182,7 @@ def test_evaluation_from_the_form_to_the_report(browser: Browser, server: str, t
                 expect(small.get_by_test_id(ready).first).to_be_visible()
                 text = small.locator("#app").inner_text()
                 assert not RAW_KEY.search(text), f"{path} shows a message key: {RAW_KEY.search(text)}"
-                _fits(small, PHONE["width"])
+                fits(small, PHONE["width"])
             small.goto(f"/evaluations/{evaluation_id}")
             expect(small.get_by_test_id("evaluation-status")).to_have_text("已成功")
             shot(small, "evaluations-4-phone-zh")

@@ -16,85 +16,41 @@ test-results/exports-*.png.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from browser_helpers import api_headers, login, shot, unique, watch_console
-from playwright.sync_api import APIRequestContext, Browser, Page, ViewportSize, expect
+from browser_helpers import (
+    PHONE,
+    RAW_KEY,
+    api_headers,
+    fits,
+    login,
+    new_context,
+    shot,
+    sign_up,
+    train_tiny_adapter,
+    unique,
+    watch_console,
+)
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = "e2e-exports-password"
-LAPTOP: ViewportSize = {"width": 1440, "height": 900}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-UI_TIMEOUT_MS = 15_000
 # The first job may build the demo model; the machine may be shared with other work.
 TRAINING_TIMEOUT_S = 300.0
 EXPORT_TIMEOUT_MS = 300_000
-# A raw message key where a translation should be (`exports.result.title`).
-RAW_KEY = re.compile(r"\b[a-z][A-Za-z]+\.[a-z][A-Za-z]+\.[a-z][A-Za-z.]*\b")
-
-
-def _sign_up(page: Page, username: str) -> None:
-    page.goto("/register")
-    page.get_by_test_id("register-username").fill(username)
-    page.get_by_test_id("register-email").fill(f"{username}@example.com")
-    page.get_by_test_id("register-password").fill(PASSWORD)
-    page.get_by_test_id("register-confirm").fill(PASSWORD)
-    page.get_by_test_id("register-submit").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
-
-
-def _train_tiny_adapter(request: APIRequestContext, headers: dict[str, str]) -> int:
-    """A two-step LoRA job on the demo model, run to success; its job id."""
-    created = request.post("/api/datasets/samples/forge-demo", headers=headers)
-    assert created.status == 201, created.text()
-    spec: dict[str, Any] = {
-        "model_name_or_path": "demo-tiny",
-        "stage": "sft",
-        "finetuning_type": "lora",
-        "dataset": int(created.json()["dataset"]["id"]),
-        "max_steps": 2,
-        "logging_steps": 1,
-        "cutoff_len": 128,
-        "per_device_train_batch_size": 2,
-        "save_strategy": "no",
-    }
-    job = request.post(
-        "/api/jobs", data={"name": "e2e export run", "spec": spec, "start": True}, headers=headers
-    )
-    assert job.status == 201, job.text()
-    job_id = int(job.json()["id"])
-    deadline = time.monotonic() + TRAINING_TIMEOUT_S
-    status = "queued"
-    while time.monotonic() < deadline:
-        answer = request.get(f"/api/jobs/{job_id}", headers=headers)
-        assert answer.ok, answer.text()
-        status = str(answer.json()["status"])
-        if status in {"succeeded", "failed", "cancelled"}:
-            break
-        time.sleep(0.5)
-    assert status == "succeeded", f"the tiny job ended {status}"
-    return job_id
-
-
-def _fits(page: Page, width: int) -> None:
-    scroll_width = int(page.evaluate("document.documentElement.scrollWidth"))
-    assert scroll_width <= width + 1, f"{page.url} is {scroll_width} px wide on a {width} px screen"
 
 
 def test_export_gguf_from_the_model_page(browser: Browser, server: str, tmp_path: Path) -> None:
-    context = browser.new_context(base_url=server, locale="en-US", color_scheme="light", viewport=LAPTOP)
-    context.set_default_timeout(UI_TIMEOUT_MS)
+    context = new_context(browser, server)
     page = context.new_page()
     errors = watch_console(page)
     username = unique("exp")
     try:
-        _sign_up(page, username)
+        sign_up(page, username, PASSWORD)
         headers = api_headers(page, username, PASSWORD)
-        job_id = _train_tiny_adapter(page.request, headers)
+        job_id, _ = train_tiny_adapter(page.request, headers, "e2e export run", TRAINING_TIMEOUT_S)
         model_name = f"ft:demo-tiny:lf:{job_id}"
 
         # Models → the fine-tuned model → its adapter version's Export action.
@@ -162,8 +118,7 @@ def test_export_gguf_from_the_model_page(browser: Browser, server: str, tmp_path
         shot(page, "exports-3-versions")
 
         # In Chinese on a phone: the page and the dialog translated and within the screen.
-        phone = browser.new_context(base_url=server, locale="zh-CN", color_scheme="light", viewport=PHONE)
-        phone.set_default_timeout(UI_TIMEOUT_MS)
+        phone = new_context(browser, server, "zh-CN", PHONE)
         try:
             small = phone.new_page()
             errors += watch_console(small)
@@ -172,7 +127,7 @@ def test_export_gguf_from_the_model_page(browser: Browser, server: str, tmp_path
             expect(small.get_by_test_id("version-row-2")).to_be_visible()
             small.get_by_test_id("version-row-2").click()
             expect(small.get_by_test_id("model-export-card")).to_contain_text("验证")
-            _fits(small, PHONE["width"])
+            fits(small, PHONE["width"])
             small.get_by_test_id("version-export-1").click()
             small_dialog = small.get_by_test_id("export-dialog")
             expect(small_dialog).to_contain_text("量化")
@@ -180,7 +135,7 @@ def test_export_gguf_from_the_model_page(browser: Browser, server: str, tmp_path
             # (The dialog's own text: file names and hashes elsewhere on the page may have dots.)
             for text in (small_dialog.inner_text(), small.get_by_test_id("versions-table").inner_text()):
                 assert not RAW_KEY.search(text), f"a message key shows: {RAW_KEY.search(text)}"
-            _fits(small, PHONE["width"])
+            fits(small, PHONE["width"])
             shot(small, "exports-4-phone-zh")
 
             # Push to a hub (which cannot be reached from here): the dialog opens translated and
@@ -199,7 +154,7 @@ def test_export_gguf_from_the_model_page(browser: Browser, server: str, tmp_path
             expect(push_dialog.locator(".el-form-item__error")).to_contain_text("恰好一个斜杠")
             assert pushes == [], pushes
             assert not RAW_KEY.search(push_dialog.inner_text()), "a message key shows in the push dialog"
-            _fits(small, PHONE["width"])
+            fits(small, PHONE["width"])
             shot(small, "exports-5-push-phone-zh")
         finally:
             phone.close()

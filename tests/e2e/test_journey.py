@@ -20,29 +20,35 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from browser_helpers import choose, login, shot, unique, wait_until, watch_console
+from browser_helpers import (
+    LAPTOP,
+    PHONE,
+    RAW_KEY,
+    choose,
+    fits,
+    login,
+    new_context,
+    shot,
+    sign_up,
+    unique,
+    wait_until,
+    watch_console,
+)
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = "e2e-journey-password"
 DATASET_FILE = Path(__file__).resolve().parents[2] / "examples" / "data" / "forge_demo.json"
-LAPTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-UI_TIMEOUT_MS = 15_000
 # The demo job builds the demo model, then trains 96 steps; the machine may be shared with other work.
 TRAINING_TIMEOUT_MS = 480_000
 # The first answer starts an inference worker.
 ANSWER_TIMEOUT_MS = 120_000
 _wait_until = partial(wait_until, timeout_ms=TRAINING_TIMEOUT_MS)
-# A raw message key where a translation should be (`jobs.status.stopped`): vue-i18n shows the key
-# when neither language has the message.
-RAW_KEY = re.compile(r"\b[a-z][A-Za-z]+\.[a-z][A-Za-z]+\.[a-z][A-Za-z.]*\b")
 
 
 def _new_page(browser: Browser, base_url: str) -> tuple[BrowserContext, Page, list[str]]:
-    context = browser.new_context(base_url=base_url, locale="en-US", color_scheme="light", viewport=LAPTOP)
-    context.set_default_timeout(UI_TIMEOUT_MS)
+    context = new_context(browser, base_url)
     page = context.new_page()
     return context, page, watch_console(page)
 
@@ -51,12 +57,6 @@ def _step(page: Page) -> int:
     """The step the job page's progress card shows (0 while it shows "—")."""
     text = page.get_by_test_id("job-step").locator("b").first.inner_text()
     return int(text) if text.isdigit() else 0
-
-
-def _fits(page: Page, width: int) -> None:
-    """Nothing makes the page wider than the window."""
-    scroll_width = int(page.evaluate("document.documentElement.scrollWidth"))
-    assert scroll_width <= width + 1, f"{page.url} is {scroll_width} px wide on a {width} px screen"
 
 
 def _no_raw_keys(page: Page) -> None:
@@ -135,18 +135,12 @@ def test_journey_en_1440_then_zh_390(
     try:
         # ---- English, 1440 px -------------------------------------------------------------------
         # Registering signs the new user in: the dashboard, with real panels and no promises.
-        page.goto("/register")
-        page.get_by_test_id("register-username").fill(username)
-        page.get_by_test_id("register-email").fill(f"{username}@example.com")
-        page.get_by_test_id("register-password").fill(PASSWORD)
-        page.get_by_test_id("register-confirm").fill(PASSWORD)
-        page.get_by_test_id("register-submit").click()
-        expect(page).to_have_url(re.compile(r"/dashboard$"))
+        sign_up(page, username, PASSWORD)
         expect(page.get_by_test_id("dashboard-welcome")).to_contain_text(username)
         expect(page.get_by_test_id("dashboard-host-cpu")).to_contain_text("cores")
         expect(page.get_by_text(re.compile("coming soon", re.IGNORECASE))).to_have_count(0)
         expect(page.get_by_test_id("sidebar")).to_be_visible()
-        _fits(page, LAPTOP["width"])
+        fits(page, LAPTOP["width"])
 
         # Upload a dataset: detected, every row counted.
         page.get_by_test_id("nav-datasets").click()
@@ -185,7 +179,7 @@ def test_journey_en_1440_then_zh_390(
         expect(page.get_by_test_id("job-dataset")).to_contain_text(dataset)
         expect(page.get_by_test_id("job-dataset-version")).to_contain_text("v2")
         expect(page.get_by_test_id("job-max-steps-label")).to_have_text("Max steps")
-        _fits(page, LAPTOP["width"])
+        fits(page, LAPTOP["width"])
 
         # Instead of a long run: the demo, one click on the dashboard.
         demo_id = _train_the_demo_and_watch(page)
@@ -221,7 +215,7 @@ def test_journey_en_1440_then_zh_390(
         page.get_by_test_id("nav-playground").click()
         expect(page.get_by_test_id("playground-prompt")).to_be_visible()
         expect(page.get_by_test_id("chat-model-select")).to_be_visible()
-        _fits(page, LAPTOP["width"])
+        fits(page, LAPTOP["width"])
 
         stop_id = _stop_a_second_job(page, dataset)
 
@@ -234,7 +228,7 @@ def test_journey_en_1440_then_zh_390(
         expect(admin.get_by_test_id(f"user-toggle-{admin_name}")).to_be_disabled()
         expect(admin.get_by_test_id(f"user-delete-{admin_name}")).to_be_disabled()
         expect(admin.get_by_test_id(f"user-toggle-{username}")).to_be_enabled()
-        _fits(admin, LAPTOP["width"])
+        fits(admin, LAPTOP["width"])
         admin.goto("/jobs")
         expect(admin.get_by_test_id(f"job-owner-{stop_id}")).to_have_text(username)
         assert errors == [] and admin_errors == [], errors + admin_errors
@@ -297,7 +291,7 @@ def test_journey_en_1440_then_zh_390(
             expect(page.get_by_test_id("sidebar")).to_be_hidden()
             expect(page.get_by_test_id("nav-menu")).to_be_visible()
             expect(page.get_by_test_id("header-more")).to_be_in_viewport()
-            _fits(page, PHONE["width"])
+            fits(page, PHONE["width"])
             _no_raw_keys(page)
         shot(page, "journey-5-zh-phone-chat")
 
@@ -309,7 +303,7 @@ def test_journey_en_1440_then_zh_390(
         expect(admin.get_by_test_id("user-table")).to_contain_text("用户名")
         expect(admin.get_by_test_id(f"user-delete-{admin_name}")).to_be_disabled()
         expect(admin.get_by_test_id("sidebar")).to_be_hidden()
-        _fits(admin, PHONE["width"])
+        fits(admin, PHONE["width"])
         _no_raw_keys(admin)
         shot(admin, "journey-6-zh-phone-users")
         assert errors == [] and admin_errors == [], errors + admin_errors

@@ -10,13 +10,11 @@ field, then adds the provider. A screenshot of each stage goes to test-results/m
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from browser_helpers import api_headers, register_and_login, unique
-from playwright.sync_api import APIRequestContext, Page, expect
+from browser_helpers import api_headers, register_and_login, train_tiny_adapter, unique
+from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,40 +29,6 @@ def _shot(page: Page, name: str) -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     page.wait_for_timeout(400)  # let Element Plus' enter transitions finish, for a readable picture
     page.screenshot(path=str(RESULTS_DIR / f"models-{name}.png"), full_page=True)
-
-
-def _train_tiny_job(request: APIRequestContext, headers: dict[str, str]) -> tuple[int, int]:
-    """The sample dataset and a two-step LoRA job on the demo model, run to success; (job id, dataset id)."""
-    created = request.post("/api/datasets/samples/forge-demo", headers=headers)
-    assert created.status == 201, created.text()
-    dataset_id = int(created.json()["dataset"]["id"])
-    spec: dict[str, Any] = {
-        "model_name_or_path": "demo-tiny",
-        "stage": "sft",
-        "finetuning_type": "lora",
-        "dataset": dataset_id,
-        "max_steps": 2,
-        "logging_steps": 1,
-        "cutoff_len": 128,
-        "per_device_train_batch_size": 2,
-        "save_strategy": "no",
-    }
-    job = request.post(
-        "/api/jobs", data={"name": "e2e model run", "spec": spec, "start": True}, headers=headers
-    )
-    assert job.status == 201, job.text()
-    job_id = int(job.json()["id"])
-    deadline = time.monotonic() + TRAINING_TIMEOUT_S
-    status = "queued"
-    while time.monotonic() < deadline:
-        answer = request.get(f"/api/jobs/{job_id}", headers=headers)
-        assert answer.ok, answer.text()
-        status = str(answer.json()["status"])
-        if status in {"succeeded", "failed", "cancelled"}:
-            break
-        time.sleep(0.5)
-    assert status == "succeeded", f"the tiny job ended {status}"
-    return job_id, dataset_id
 
 
 def _assert_headers_on_one_line(page: Page) -> None:
@@ -82,7 +46,7 @@ def _assert_headers_on_one_line(page: Page) -> None:
 
 def test_models_lineage_tags_deploy_and_providers(page: Page) -> None:
     headers = api_headers(page, register_and_login(page, "mo", USER_PASSWORD), USER_PASSWORD)
-    job_id, dataset_id = _train_tiny_job(page.request, headers)
+    job_id, dataset_id = train_tiny_adapter(page.request, headers, "e2e model run", TRAINING_TIMEOUT_S)
     model_name = f"ft:demo-tiny:lf:{job_id}"
 
     # The job page links to the model version it produced.

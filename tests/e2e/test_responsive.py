@@ -11,13 +11,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import login, watch_console
+from browser_helpers import LAPTOP, PHONE, login, watch_console
 from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.e2e
-
-PHONE = {"width": 390, "height": 844}
-LAPTOP = {"width": 1440, "height": 900}
 
 # path -> (a test id the page shows once loaded, the header of each table's key column)
 MAIN_PAGES: dict[str, tuple[str, list[str]]] = {

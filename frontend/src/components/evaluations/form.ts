@@ -98,6 +98,34 @@ export const FORM_FIELDS = [
 ] as const
 export type FormField = (typeof FORM_FIELDS)[number]
 
+/**
+ * The generation settings' number inputs, in the form's order: the form field, the server's field
+ * (where its error lands), the input's bounds, and its test id. The label is
+ * `evaluations.form.<key>`.
+ */
+export const GENERATION_INPUTS: readonly {
+  key: 'maxNewTokens' | 'temperature' | 'topP' | 'maxSamples'
+  field: FormField
+  testid: string
+  input: Record<string, number | boolean | null>
+}[] = [
+  { key: 'maxNewTokens', field: 'max_new_tokens', testid: 'eval-max-new-tokens', input: { min: 1, max: 4096 } },
+  {
+    key: 'temperature',
+    field: 'temperature',
+    testid: 'eval-temperature',
+    input: { min: 0, max: 2, step: 0.1, precision: 2 },
+  },
+  { key: 'topP', field: 'top_p', testid: 'eval-top-p', input: { min: 0.01, max: 1, step: 0.05, precision: 2 } },
+  // No bound above and no arrows: empty means every row.
+  {
+    key: 'maxSamples',
+    field: 'max_samples',
+    testid: 'eval-max-samples',
+    input: { min: 1, controls: false, valueOnClear: null },
+  },
+]
+
 export const FIELD_ALIASES: Readonly<Record<string, FormField>> = {
   'judge.model': 'judge_model',
   'judge.mode': 'judge_mode',

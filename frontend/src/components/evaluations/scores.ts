@@ -6,6 +6,9 @@
 import type { Direction, EvaluationRun } from '@/api/evaluations'
 import { scoreDirection, scoreKeys } from '@/lib/scoreDelta'
 
+// How a score and a delta read: the one formatting, shared with the model page's scores.
+export { formatDelta, formatScore } from '@/lib/scoreDelta'
+
 /** One model's totals: a run of an evaluation, or a row of a comparison. */
 export interface ScoreRow {
   id: number
@@ -88,19 +91,6 @@ export function deltasAgainst(
 export function deltaIsBetter(key: string, delta: number | null, given?: Record<string, Direction>): boolean | null {
   if (delta === null || delta === 0) return null
   return direction(key, given) === 'lower' ? delta < 0 : delta > 0
-}
-
-/** A score for a table cell: at most 4 decimals, trailing zeros dropped. */
-export function formatScore(value: number | null | undefined): string {
-  if (!isNum(value)) return '—'
-  const abs = Math.abs(value)
-  const digits = abs >= 100 ? 2 : abs >= 1 ? 3 : 4
-  return String(Number(value.toFixed(digits)))
-}
-
-export function formatDelta(value: number | null | undefined): string {
-  if (!isNum(value)) return ''
-  return `${value > 0 ? '+' : value < 0 ? '−' : '±'}${formatScore(Math.abs(value))}`
 }
 
 /**
