@@ -361,6 +361,9 @@ def test_pairwise_judging_is_queued_once_every_run_succeeded(
     (settings.runs_dir / str(row.id)).mkdir(parents=True, exist_ok=True)
     (settings.runs_dir / str(row.id) / "pairwise.json").write_text(json.dumps(verdict), encoding="utf-8")
     finish_job_by_hand(app, settings, row.id)
+    # Between the judging job's success and the sync that reads its verdicts, the evaluation is not done.
+    pending = get_evaluation(client, alice, evaluation["id"])
+    assert pending["status"] == "running" and pending["judge_results"] is None
     run_sync(app)
     done = get_evaluation(client, alice, evaluation["id"])
     assert done["status"] == "succeeded" and done["judge_results"] == verdict

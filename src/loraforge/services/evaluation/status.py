@@ -96,7 +96,9 @@ def overview(session: Session, evaluation: Evaluation, runs: list[EvaluationRun]
     judge = jobs.get(evaluation.judge_job_id) if evaluation.judge_job_id else None
     pairwise = (evaluation.judge or {}).get("mode") == "pairwise"
     if judge is not None:
-        statuses.append(judge.status)
+        # Likewise the judging job: succeeded means its verdicts are in `judge_results`.
+        done_without_verdicts = judge.status == "succeeded" and evaluation.judge_results is None
+        statuses.append("running" if done_without_verdicts else judge.status)
     elif pairwise and statuses and all(s == "succeeded" for s in statuses):
         statuses.append("queued")  # the sync queues the judging job on its next tick
     status = aggregate(statuses)
