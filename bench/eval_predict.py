@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from time_v import parse_time_v
+
 REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / "bench" / "peers"
 ROOT = Path(os.environ.get("PEERBENCH_ROOT", "/tmp/peerbench"))
@@ -43,19 +45,6 @@ def _env(threads: int) -> dict[str, str]:
         MKL_NUM_THREADS=str(threads),
     )
     return env
-
-
-def _time_v(path: Path) -> dict[str, float]:
-    text = path.read_text()
-    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    assert clock and rss, text
-    wall = sum(float(x) * 60**i for i, x in enumerate(reversed(clock.group(1).split(":"))))
-    cpu = 0.0
-    for kind in ("User", "System"):
-        found = re.search(rf"{kind} time \(seconds\): (\S+)", text)
-        cpu += float(found.group(1)) if found else 0.0
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(int(rss.group(1)) / 1024)}
 
 
 def run_lf(out: Path, model: str, tokens: int, batch: str, threads: int) -> dict[str, Any]:
@@ -86,7 +75,7 @@ def run_ours(out: Path, model: str, tokens: int, batch: str, threads: int) -> di
     results = json.loads((out / "out" / "predict_results.json").read_text())
     return {
         "peer": "loraforge",
-        **_time_v(out / "time.txt"),
+        **parse_time_v((out / "time.txt").read_text()),
         "predict_results": results,
         "runtime_s": results["predict_runtime"],
         "out_dir": str(out / "out"),

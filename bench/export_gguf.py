@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from time_v import parse_time_v
 
 REPO = Path(__file__).resolve().parents[1]
 PEER = REPO / "bench" / "peers" / "llamacpp_convert.sh"
@@ -109,18 +110,6 @@ def _portable_tokenizer_config(path: Path) -> None:
     path.write_text(json.dumps(config, indent=2))
 
 
-def _time_v(text: str) -> dict[str, float]:
-    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    assert clock and rss, text
-    wall = sum(float(x) * 60**i for i, x in enumerate(reversed(clock.group(1).split(":"))))
-    cpu = 0.0
-    for kind in ("User", "System"):
-        found = re.search(rf"{kind} time \(seconds\): (\S+)", text)
-        cpu += float(found.group(1)) if found else 0.0
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(int(rss.group(1)) / 1024)}
-
-
 def run_llamacpp(model_dir: Path, out: Path, quant: str) -> dict[str, Any]:
     out.unlink(missing_ok=True)
     proc = subprocess.run(
@@ -146,7 +135,11 @@ def run_ours(model_dir: Path, out_dir: Path, quant: str, *, verify: bool = False
         raise RuntimeError(f"loraforge export failed ({proc.returncode}): {proc.stderr[-2000:]}")
     files = sorted(out_dir.glob("*.gguf"))
     assert len(files) == 1, files
-    result = {**_time_v(time_file.read_text()), "size_bytes": files[0].stat().st_size, "file": str(files[0])}
+    result = {
+        **parse_time_v(time_file.read_text()),
+        "size_bytes": files[0].stat().st_size,
+        "file": str(files[0]),
+    }
     if verify:
         result["verification"] = json.loads((out_dir / "export.json").read_text()).get("verification")
     return result
