@@ -17,6 +17,10 @@ import {
   UserFilled,
   Opportunity,
   DataAnalysis,
+  Monitor,
+  Odometer,
+  SetUp,
+  Warning,
 } from '@element-plus/icons-vue'
 import type { Component } from 'vue'
 
@@ -60,7 +64,22 @@ export const NAV_SECTIONS: readonly NavSection[] = [
     key: 'account',
     titleKey: 'nav.account',
     icon: User,
-    items: [{ routeName: 'profile', labelKey: 'nav.profile', icon: User, testId: 'nav-profile' }],
+    items: [
+      { routeName: 'profile', labelKey: 'nav.profile', icon: User, testId: 'nav-profile' },
+      { routeName: 'usage-mine', labelKey: 'nav.myUsage', icon: Odometer, testId: 'nav-usage-mine' },
+    ],
+  },
+  {
+    key: 'operations',
+    titleKey: 'nav.operations',
+    icon: Monitor,
+    roles: ['operator', 'admin'],
+    items: [
+      { routeName: 'nodes', labelKey: 'nav.nodes', icon: Monitor, testId: 'nav-nodes' },
+      { routeName: 'alerts', labelKey: 'nav.alerts', icon: Warning, testId: 'nav-alerts' },
+      { routeName: 'usage-all', labelKey: 'nav.usageAll', icon: Odometer, testId: 'nav-usage-all' },
+      { routeName: 'alert-rules', labelKey: 'nav.alertRules', icon: SetUp, testId: 'nav-alert-rules' },
+    ],
   },
   {
     key: 'admin',

@@ -32,6 +32,7 @@ from loraforge.api.routes import api_router
 from loraforge.api.routes.datasets import upload_body_limits
 from loraforge.api.routes.ws import router as ws_router
 from loraforge.api.routes.ws_notifications import router as ws_notifications_router
+from loraforge.api.routes.ws_operations import router as ws_operations_router
 from loraforge.api.spa import SpaFiles
 from loraforge.api.ws_limits import WebSocketSlots
 from loraforge.db.migrate import is_at_head, migrate
@@ -49,8 +50,12 @@ from loraforge.services.export import sync as export_sync
 from loraforge.services.jobs import eval_request
 from loraforge.services.jobs import housekeeping as background
 from loraforge.services.jobs.scheduler import Scheduler
+from loraforge.services.operations import loop as operations_loop
+from loraforge.services.operations import migration as operations_migration
+from loraforge.services.operations.metrics_export import NodeCollector
 from loraforge.services.platform.event_hub import EventHub
 from loraforge.services.serving.manager import InferenceManager
+from loraforge.services.usage import accounting as usage_accounting
 from loraforge.settings import Settings, get_settings
 
 logger = logging.getLogger("loraforge")
@@ -94,12 +99,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     passwords.configure_from(settings)
     database = Database(settings.sqlalchemy_url)
     hub = EventHub()
-    # Evaluations and exports live above jobs: their stages' spec builders and their per-tick syncs
-    # come in here.
+    # Evaluations, exports and operations live above jobs: their stages' spec builders and their
+    # per-tick syncs come in here (usage is below jobs but is brought up to date on the same tick).
+    executor = make_executor(settings)
     scheduler = Scheduler(
-        settings, database, make_executor(settings), hub=hub,
+        settings, database, executor, hub=hub,
         hooks=[functools.partial(evaluation_sync.sync, settings=settings),
-               functools.partial(export_sync.sync, settings=settings)],
+               functools.partial(export_sync.sync, settings=settings),
+               functools.partial(operations_migration.after_tick, settings=settings),
+               functools.partial(usage_accounting.sync, settings=settings)],
         stages={eval_request.STAGE: evaluation_launch.build, export_create.STAGE: export_launch.build},
     )  # fmt: skip
     inference = InferenceManager(settings, database)
@@ -113,9 +121,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         housekeeping = asyncio.create_task(background.run(settings, database, hub))
         # Deployments: idle inference backends are stopped (services/serving/manager.py).
         inference_loop = asyncio.create_task(inference.run())
+        # Operations: nodes synced and sampled, telemetry stored and thinned, health rules evaluated.
+        ops_loop = asyncio.create_task(
+            operations_loop.run(settings, database, hub, executor_name=executor.name)
+        )
         try:
             yield
         finally:
+            ops_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ops_loop
             inference_loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await inference_loop
@@ -151,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A registry per app: tests build many apps in one process, and the default global registry
     # refuses a second metric of the same name.
     registry = CollectorRegistry()
+    registry.register(NodeCollector(database))  # node and GPU gauges from the latest telemetry
     metrics = HttpMetrics(registry)
     app.state.metrics = metrics
 
@@ -160,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_router, prefix="/v1")  # OpenAI-compatible (api/openai/)
     app.include_router(ws_router)  # /ws/...: WebSockets authenticate inside the handler
     app.include_router(ws_notifications_router)  # /ws/notifications
+    app.include_router(ws_operations_router)  # /ws/operations
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(_reader: MetricsReader) -> Response:

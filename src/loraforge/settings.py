@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loraforge.settings_files import UnderDataDir, load_or_create_secret_file
+from loraforge.settings_ops import OperationsSettings
 from loraforge.settings_safety import production_problems
 
 
@@ -23,7 +24,7 @@ class InsecureSettingsError(RuntimeError):
     """Production mode found a weak or default secret; the message lists each problem."""
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, OperationsSettings):
     """LoRAForge configuration. Each field maps to the environment variable `LORAFORGE_<NAME>`."""
 
     model_config = SettingsConfigDict(env_prefix="LORAFORGE_", extra="ignore", validate_default=True)

@@ -10,6 +10,8 @@ declare module 'vue-router' {
     guestOnly?: boolean
     /** Only for the admin role. */
     requiresAdmin?: boolean
+    /** Only for operators and admins. */
+    requiresStaff?: boolean
     /** i18n key of the page title. */
     titleKey?: string
     /** The sidebar entry to highlight when this page is not itself in the sidebar. */
@@ -149,6 +151,8 @@ export const routes: RouteRecordRaw[] = [
         component: () => import('@/views/ProfileView.vue'),
         meta: { titleKey: 'nav.profile' },
       },
+      // operations: nodes (routes added by the nodes pages)
+      // operations: alerts, usage, accounts (routes added by those pages)
       {
         path: 'admin/users',
         name: 'admin-users',
@@ -181,6 +185,7 @@ export function installGuards(router: Router): void {
       return { name: 'login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
     }
     if (to.meta.requiresAdmin && !auth.isAdmin) return { name: 'dashboard' }
+    if (to.meta.requiresStaff && !auth.isStaff) return { name: 'dashboard' }
     return true
   })
 }

@@ -33,6 +33,8 @@ export const useAuthStore = defineStore('auth', () => {
 
   const isAuthenticated = computed(() => accessToken.value !== null && user.value !== null)
   const isAdmin = computed(() => user.value?.role === 'admin')
+  /** Operators and admins: the operations pages (nodes, alerts, everyone's usage). */
+  const isStaff = computed(() => user.value?.role === 'admin' || user.value?.role === 'operator')
 
   let refreshInFlight: Promise<boolean> | null = null
   let initInFlight: Promise<void> | null = null
@@ -140,6 +142,7 @@ export const useAuthStore = defineStore('auth', () => {
     initialized,
     isAuthenticated,
     isAdmin,
+    isStaff,
     init,
     refresh,
     login,

@@ -4,7 +4,9 @@ from fastapi import APIRouter
 
 from loraforge.api.errors import ERROR_RESPONSES
 from loraforge.api.routes import (
+    account_links,
     admin,
+    alerts,
     auth,
     chat_conversations,
     chat_messages,
@@ -18,10 +20,14 @@ from loraforge.api.routes import (
     health,
     jobs,
     models,
+    node_actions,
+    nodes,
     notifications,
+    operations,
     providers,
     retention,
     system,
+    usage,
 )
 from loraforge.api.routes import job_templates as templates
 
@@ -48,5 +54,12 @@ api_router.include_router(chat_playground.router)
 # Before any /evaluations/{evaluation_id} route: it holds /evaluations/compare/report.
 api_router.include_router(evaluation_reports.router)
 api_router.include_router(evaluations.router)
+# Operations: nodes and their actions, alerts, usage and quotas, the operators' summary, account links.
+api_router.include_router(nodes.router)
+api_router.include_router(node_actions.router)
+api_router.include_router(alerts.router)
+api_router.include_router(usage.router)
+api_router.include_router(operations.router)
+api_router.include_router(account_links.router)
 
 __all__ = ["api_router"]

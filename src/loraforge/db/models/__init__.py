@@ -23,6 +23,19 @@ from loraforge.db.models.jobs import (
     JobStatus,
     JobTemplate,
 )
+from loraforge.db.models.operations import (
+    NODE_STATUS_VALUES,
+    SCHEDULABLE,
+    AccountLink,
+    Alert,
+    AlertStatus,
+    JobUsage,
+    Node,
+    NodeSample,
+    NodeStatus,
+    OpsSetting,
+    UserQuota,
+)
 from loraforge.db.models.platform import AuditLog, Notification
 from loraforge.db.models.registry import ModelVersion, RegisteredModel
 from loraforge.db.models.serving import Deployment, Provider
@@ -31,9 +44,14 @@ __all__ = [
     "ACTIVE",
     "FINAL",
     "JOB_STATUS_VALUES",
+    "NODE_STATUS_VALUES",
     "PENDING_OR_ACTIVE",
     "RESUMABLE",
     "ROLE_VALUES",
+    "SCHEDULABLE",
+    "AccountLink",
+    "Alert",
+    "AlertStatus",
     "ApiKey",
     "AuditLog",
     "ChatMessage",
@@ -49,9 +67,14 @@ __all__ = [
     "JobEvent",
     "JobStatus",
     "JobTemplate",
+    "JobUsage",
     "LoginAttempt",
     "ModelVersion",
+    "Node",
+    "NodeSample",
+    "NodeStatus",
     "Notification",
+    "OpsSetting",
     "PlaygroundRun",
     "PromptTemplate",
     "Provider",
@@ -60,5 +83,6 @@ __all__ = [
     "Role",
     "StoredFile",
     "User",
+    "UserQuota",
     "utcnow",
 ]

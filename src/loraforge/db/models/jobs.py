@@ -106,6 +106,14 @@ class Job(Base):
     # Set for jobs created through /v1/fine_tuning/jobs: suffix, metadata, training/validation file ids,
     # method and the hyperparameters as resolved (what the OpenAI job object reports back).
     fine_tuning: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Where it runs or last ran (`nodes.id`), and nodes it must not be placed on again (drain now,
+    # migrate): the scheduler honours both on the next admission. No foreign key: nodes are never
+    # deleted (a lost one stays listed), and adding one would rebuild `jobs` on SQLite.
+    node_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    excluded_nodes: Mapped[list[int] | None] = mapped_column(JSON, default=None)
+    # Set by a migration or a "drain now": once the stop has ended (`stopped`), the job is put back in
+    # the queue at once, from its latest checkpoint, on another node.
+    requeue_on_stop: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class JobEvent(Base):

@@ -82,6 +82,18 @@ class AuditAction(StrEnum):
     evaluation_started = "evaluation.started"
     evaluation_cancelled = "evaluation.cancelled"
     evaluation_deleted = "evaluation.deleted"
+    # operations
+    node_drained = "node.drained"
+    node_undrained = "node.undrained"
+    job_migrated = "job.migrated"
+    alert_acknowledged = "alert.acknowledged"
+    alert_resolved = "alert.resolved"
+    ops_settings_changed = "ops.settings_changed"
+    quota_changed = "user.quota_changed"
+    password_reset_requested = "user.password_reset_requested"  # noqa: S105
+    password_reset_completed = "user.password_reset_completed"  # noqa: S105
+    user_invited = "user.invited"
+    invitation_accepted = "user.invitation_accepted"
 
 
 def record(

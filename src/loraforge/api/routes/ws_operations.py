@@ -1,0 +1,5 @@
+"""STUB: WS /ws/operations (nodes & telemetry helper)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
