@@ -77,7 +77,6 @@ export const NAV_SECTIONS: readonly NavSection[] = [
     items: [
       { routeName: 'nodes', labelKey: 'nav.nodes', icon: Monitor, testId: 'nav-nodes' },
       { routeName: 'alerts', labelKey: 'nav.alerts', icon: Warning, testId: 'nav-alerts' },
-      { routeName: 'usage-all', labelKey: 'nav.usageAll', icon: Odometer, testId: 'nav-usage-all' },
       { routeName: 'alert-rules', labelKey: 'nav.alertRules', icon: SetUp, testId: 'nav-alert-rules' },
     ],
   },
@@ -89,6 +88,7 @@ export const NAV_SECTIONS: readonly NavSection[] = [
     items: [
       { routeName: 'admin-users', labelKey: 'nav.users', icon: UserFilled, testId: 'nav-admin-users' },
       { routeName: 'admin-audit', labelKey: 'nav.audit', icon: Document, testId: 'nav-admin-audit' },
+      { routeName: 'usage-all', labelKey: 'nav.usageAll', icon: Odometer, testId: 'nav-usage-all' },
     ],
   },
 ]
