@@ -122,9 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Deployments: idle inference backends are stopped (services/serving/manager.py).
         inference_loop = asyncio.create_task(inference.run())
         # Operations: nodes synced and sampled, telemetry stored and thinned, health rules evaluated.
-        ops_loop = asyncio.create_task(
-            operations_loop.run(settings, database, hub, executor_name=executor.name)
-        )
+        ops_loop = asyncio.create_task(operations_loop.run(settings, database, hub, executor=executor))
         try:
             yield
         finally:

@@ -34,6 +34,10 @@ class ProductionKnobs(Protocol):
     def admin_password(self) -> SecretStr | None: ...
     @property
     def admin_username(self) -> str: ...
+    @property
+    def smtp_host(self) -> str | None: ...
+    @property
+    def public_url(self) -> str | None: ...
 
 
 def production_problems(settings: ProductionKnobs) -> list[str]:
@@ -76,4 +80,11 @@ def production_problems(settings: ProductionKnobs) -> list[str]:
                 f"LORAFORGE_ADMIN_PASSWORD is weak: use at least "
                 f"{_MIN_PRODUCTION_ADMIN_PASSWORD_LENGTH} characters, not the username"
             )
+    if settings.smtp_host and not settings.public_url:
+        # Without it, password-reset and invitation links are built from the request's Host header,
+        # which whoever asks for a reset controls: the victim's mail would point at their host.
+        problems.append(
+            "LORAFORGE_PUBLIC_URL must be set in production when mail is on (LORAFORGE_SMTP_HOST): "
+            "links in password-reset and invitation mail are built from it"
+        )
     return problems

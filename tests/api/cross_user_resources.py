@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
+from alert_helpers import raise_test_alert
 from api_helpers import Account, Api
 from chat_helpers import iter_events, send
 from fastapi import FastAPI
@@ -51,10 +53,15 @@ KIND_OF: dict[str, str | dict[str, str]] = {
     "run_id": "playground_run",
     "file_id": "file",
     "evaluation_id": "evaluation",
+    "node_id": "node",
+    "alert_id": "alert",
 }
 
 # Kinds that belong to nobody: every signed-in user may read them.
-PUBLIC_KINDS = {"preset": "built-in job presets, the same for every user"}
+PUBLIC_KINDS = {
+    "preset": "built-in job presets, the same for every user",
+    "node": "the machines that run jobs: every signed-in user sees how busy they are",
+}
 
 
 def kind_of(param: str, path: str) -> str | None:
@@ -97,6 +104,8 @@ class Resources:
             "playground_run": self.playground_run,
             "file": self.file,
             "evaluation": self.evaluation,
+            "node": self.node,
+            "alert": self.alert,
         }
 
     def make(self, kind: str) -> dict[str, Any]:
@@ -257,3 +266,22 @@ class Resources:
             "start": False,
         }
         return {"evaluation_id": self._post("/api/evaluations", json=body)["id"]}
+
+    # ---- nodes ------------------------------------------------------------------------------------------
+
+    def node(self) -> dict[str, Any]:
+        # Nobody's: the server's own node, listed once the operations loop's first round has run.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            items = self.client.get("/api/nodes", headers=self.owner.headers).json()["items"]
+            if items:
+                return {"node_id": items[0]["id"]}
+            time.sleep(0.1)
+        raise AssertionError("no node was ever listed")
+
+    # ---- alerts -----------------------------------------------------------------------------------------
+
+    def alert(self) -> dict[str, Any]:
+        # Nobody's either: a real one (a node of its own whose disk reading trips the rule). Only staff act
+        # on alerts, so their routes are in the generated test's STAFF_ONLY.
+        return {"alert_id": raise_test_alert(self.app, f"cross-user-{next(self._serial)}")}

@@ -8,8 +8,10 @@ from typing import Any
 
 from api_helpers import Account
 from fastapi.testclient import TestClient
+from sqlalchemy import MetaData, Table, insert
 
-from loraforge.db.models import Job, User
+from loraforge.db.base import utcnow
+from loraforge.db.models import User
 from loraforge.db.session import Database
 from loraforge.executors.base import ProcessRef, ProcessState
 
@@ -22,10 +24,18 @@ def insert_job(database: Database, status: str = "draft") -> int:
         user = User(username="u", email="u@example.com", password_hash="x", role="researcher")
         session.add(user)
         session.flush()
-        job = Job(owner_id=user.id, name="j", status=status, spec={}, executor="local")
-        session.add(job)
+        # Through the table as it is in the database (reflected), not the ORM model: migration tests
+        # insert at older revisions, before later columns existed.
+        jobs = Table("jobs", MetaData(), autoload_with=session.connection())
+        now = utcnow()
+        job_id = session.execute(
+            insert(jobs).values(
+                owner_id=user.id, name="j", status=status, spec={}, executor="local", priority=0,
+                last_event_seq=0, created_at=now, updated_at=now,
+            ).returning(jobs.c.id)
+        ).scalar_one()  # fmt: skip
         session.commit()
-        return job.id
+        return int(job_id)
 
 
 HUB_MODEL = "Qwen/Qwen2.5-0.5B"  # never downloaded: RecordingExecutor runs nothing

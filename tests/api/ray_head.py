@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -63,6 +64,7 @@ class RayHead:
     process: subprocess.Popen[bytes]
     log_path: Path
     _known: dict[int, psutil.Process] = field(default_factory=dict)
+    gcs_address: str = ""  # host:port other nodes join (`ray start --address`)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -129,23 +131,36 @@ def _wait_ready(head: RayHead) -> None:
     raise RuntimeError(f"the Ray head did not answer within {waited}:\n{head.log_tail()}")
 
 
-@contextlib.contextmanager
-def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
-    """Start a head, wait until its Jobs API answers, yield it, and stop it by PID whatever happens."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="lfray", dir="/tmp"))
-    dashboard_port = free_port()
+def _node_ports() -> list[str]:
+    """Free ports for the per-node daemons (raylet, object manager, agents, metrics, workers)."""
     min_worker, max_worker = free_port_range()
-    argv = [
-        str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-        "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
-        f"--port={free_port()}", f"--dashboard-port={dashboard_port}",
-        f"--ray-client-server-port={free_port()}", f"--node-manager-port={free_port()}",
-        f"--object-manager-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-        f"--metrics-export-port={free_port()}",
+    return [
+        f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
         f"--min-worker-port={min_worker}", f"--max-worker-port={max_worker}",
-        f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", "--num-gpus=0", "--disable-usage-stats",
     ]  # fmt: skip
+
+
+def _node_options(temp_dir: Path, num_cpus: int, labels: dict[str, str] | None) -> list[str]:
+    options = [f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", "--num-gpus=0", "--disable-usage-stats"]
+    if labels:
+        options.append("--labels=" + ",".join(f"{key}={value}" for key, value in labels.items()))
+    return options
+
+
+# `ray start --address` refuses to join a head while RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, and with it
+# on, Ray swaps 127.0.0.1 (in --address and --node-ip-address) for the machine's address. So a joining
+# node's CLI runs with the check lifted and the loopback answer kept, in its own process only: every
+# Ray process it starts sees "0" like the head's.
+_JOIN_CLI = (
+    "import sys, ray._private.ray_constants as c, ray._private.services as s; "
+    "c.ENABLE_RAY_CLUSTER = True; s.get_node_ip_address = lambda address=None: '127.0.0.1'; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; sys.exit(main())"
+)
+
+
+def _spawn(argv: list[str], temp_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     env = dict(os.environ)
     # Without this Ray replaces 127.0.0.1 by the machine's address; and no usage reports from tests.
     env.update({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"})
@@ -160,11 +175,78 @@ def ray_head(num_cpus: int = 2) -> Iterator[RayHead]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return process, log_path
+
+
+@contextlib.contextmanager
+def ray_head(num_cpus: int = 2, *, labels: dict[str, str] | None = None) -> Iterator[RayHead]:
+    """Start a head, wait until its Jobs API answers, yield it, and stop it by PID whatever happens."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="lfray", dir="/tmp"))
+    dashboard_port = free_port()
+    gcs_port = free_port()
+    argv = [
+        str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+        "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+        f"--port={gcs_port}", f"--dashboard-port={dashboard_port}",
+        f"--ray-client-server-port={free_port()}", *_node_ports(),
+        *_node_options(temp_dir, num_cpus, labels),
+    ]  # fmt: skip
+    process, log_path = _spawn(argv, temp_dir)
     head = RayHead(
-        address=f"http://127.0.0.1:{dashboard_port}", temp_dir=temp_dir, process=process, log_path=log_path
-    )
+        address=f"http://127.0.0.1:{dashboard_port}", temp_dir=temp_dir, process=process, log_path=log_path,
+        gcs_address=f"127.0.0.1:{gcs_port}",
+    )  # fmt: skip
     try:
         _wait_ready(head)
         yield head
     finally:
         head.stop()
+
+
+def alive_nodes(head: RayHead) -> list[dict[str, object]]:
+    """The cluster's ALIVE nodes as Ray's state API lists them (`node_id`, `labels`, ...)."""
+    response = httpx.get(f"{head.address}/api/v0/nodes", params={"detail": 1, "limit": 100}, timeout=10.0)
+    response.raise_for_status()
+    nodes: list[dict[str, object]] = response.json()["data"]["result"]["result"]
+    return [node for node in nodes if node.get("state") == "ALIVE"]
+
+
+def _labelled(node: dict[str, object], labels: dict[str, str]) -> bool:
+    have = node.get("labels")
+    return isinstance(have, dict) and all(have.get(key) == value for key, value in labels.items())
+
+
+@contextlib.contextmanager
+def ray_worker(
+    head: RayHead, num_cpus: int = 2, *, labels: dict[str, str] | None = None
+) -> Iterator[RayHead]:
+    """A second node joining `head` (same machine, its own temp dir and ports), yielded once the head
+    lists it ALIVE, and stopped by PID like the head. Its `address` is the head's Jobs API URL.
+
+    `labels` must hold one pair no other node has: it is how the node is recognised among the
+    head's nodes."""
+    labels = labels or {"loraforge-test-node": secrets.token_hex(4)}
+    temp_dir = Path(tempfile.mkdtemp(prefix="lfrayw", dir="/tmp"))
+    argv = [
+        sys.executable, "-c", _JOIN_CLI, "start", f"--address={head.gcs_address}", "--block",
+        "--node-ip-address=127.0.0.1", *_node_ports(), *_node_options(temp_dir, num_cpus, labels),
+    ]  # fmt: skip
+    process, log_path = _spawn(argv, temp_dir)
+    worker = RayHead(address=head.address, temp_dir=temp_dir, process=process, log_path=log_path)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"ray start exited with {process.returncode}:\n{worker.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                nodes = alive_nodes(head)
+                if any(_labelled(node, labels) for node in nodes):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Ray worker did not join within {READY_TIMEOUT_S:.0f} s")
+            worker.remember()
+            time.sleep(0.5)
+        worker.remember()
+        yield worker
+    finally:
+        worker.stop()

@@ -62,7 +62,16 @@ REQUEST_OVERRIDES: dict[str, Callable[[dict[str, Any], RequestParts], None]] = {
 
 # Operations a researcher may not call on any resource: bob's refusal is his role (403), and the
 # owner's side of the check is done by an admin, whom the policy lets act on anyone's resource.
-STAFF_ONLY = {"jobs_set_priority": "operators and admins order the queue"}
+STAFF_ONLY = {
+    "jobs_set_priority": "operators and admins order the queue",
+    "nodes_drain": "operators and admins drain nodes",
+    "nodes_undrain": "operators and admins undrain nodes",
+    "alerts_acknowledge": "operators and admins handle alerts",
+    "alerts_resolve": "operators and admins handle alerts",
+}
+
+# WebSockets only operators and admins may open (no id: they show the whole platform).
+STAFF_ONLY_WS = {"/ws/operations": "the operators' live dashboard"}
 
 READ_ONLY = {"GET"}
 
@@ -238,7 +247,14 @@ def test_websocket_routes_refuse_other_users_and_nobody(
         anonymous = _close_code(client, path, None)
         if anonymous != 4401:
             problems.append(f"{path}: nobody got {anonymous!r}, expected close 4401")
-        if route.id_params:
+        if route.path in STAFF_ONLY_WS:
+            refused = _close_code(client, path, bob)
+            if refused != 4403:
+                problems.append(f"{path}: bob (a researcher) got {refused!r}, expected close 4403")
+            staff = _close_code(client, path, resources.admin)
+            if staff != "summary":
+                problems.append(f"{path}: an admin got {staff!r}, expected the summary")
+        elif route.id_params:
             stranger = _close_code(client, path, bob)
             if stranger != 4404:
                 problems.append(f"{path}: bob got {stranger!r}, expected close 4404")

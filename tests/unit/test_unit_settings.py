@@ -61,6 +61,19 @@ def test_production_checks(tmp_path: Path):
     ).check_production_safety()
 
 
+def test_production_mail_needs_the_public_url(tmp_path: Path):
+    safe = {
+        "data_dir": tmp_path,
+        "production": True,
+        "jwt_secret": SecretStr("k2J9-vX4_pQ7mN1rT8wZ3bC6fH0yL5sD"),
+        "provider_secret_key": SecretStr("q3Xv9bYz1s8RkT2wLm5nJp7dFh0cGa4eUi6oWy8tBx0="),
+        "smtp_host": "mail.example.com",
+    }
+    with pytest.raises(InsecureSettingsError, match="LORAFORGE_PUBLIC_URL"):
+        Settings(**safe).check_production_safety()
+    Settings(**safe, public_url="https://forge.example.com").check_production_safety()
+
+
 def test_markdown_table_lists_every_setting():
     table = settings_markdown_table()
     for name in Settings.model_fields:

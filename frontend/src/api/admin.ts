@@ -7,6 +7,9 @@ export type AdminUserPatch = Schemas['AdminUserUpdate']
 export type UserListQuery = NonNullable<operations['admin_list_users']['parameters']['query']>
 export type AuditQuery = NonNullable<operations['admin_list_audit']['parameters']['query']>
 export type PasswordResetResult = Schemas['PasswordResetResponse']
+export type InviteInput = Schemas['InviteRequest']
+/** `invite_url` only when the mail could not be sent: the admin passes the link on themselves. */
+export type InviteResult = Schemas['InviteResult']
 
 const byUser = (user_id: number) => ({ params: { path: { user_id } } })
 
@@ -30,6 +33,9 @@ export const adminApi = {
   },
   async stats(): Promise<AdminStats> {
     return unwrap(await api.GET('/api/admin/stats'))
+  },
+  async invite(body: InviteInput): Promise<InviteResult> {
+    return unwrap(await api.POST('/api/admin/users/invite', { body }))
   },
   async audit(query: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
     return unwrap(await api.GET('/api/admin/audit', { params: { query } }))

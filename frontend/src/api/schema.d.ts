@@ -986,7 +986,7 @@ export interface paths {
         put?: never;
         /**
          * Start Job
-         * @description Queue a draft.
+         * @description Queue a draft (403 `quota_exceeded` over a quota in `refuse` mode).
          */
         post: operations["jobs_start"];
         delete?: never;
@@ -2258,6 +2258,361 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Nodes
+         * @description Every node (the server's host first) with its static facts, newest reading and active jobs.
+         */
+        get: operations["nodes_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Node
+         * @description One node and its readings of the last `hours`, at most 500 points (averaged when there are more).
+         */
+        get: operations["nodes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Drain Node
+         * @description No new jobs on the node. `now` also stops its running jobs at a checkpoint; each is re-queued
+         *     off this node and resumes where placement puts it. Draining again changes the mode.
+         */
+        post: operations["nodes_drain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{node_id}/undrain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Undrain Node
+         * @description Back in service (409 `node_not_drained` when it is not drained); queued jobs may start on it.
+         */
+        post: operations["nodes_undrain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/migrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Migrate Job
+         * @description Move a running job to another node: stopped at a checkpoint, re-queued with this node excluded,
+         *     resumed from that checkpoint elsewhere. 409 `no_other_node` when no other node could take it.
+         */
+        post: operations["jobs_migrate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description Newest first, with `open_count` for the header's bell.
+         */
+        get: operations["alerts_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Rules */
+        get: operations["alerts_get_rules"];
+        /**
+         * Update Rules
+         * @description Change thresholds (audited). Names left out stay as they are; `null` restores the default.
+         */
+        put: operations["alerts_update_rules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge
+         * @description Someone is on it: the alert stays active (409 `alert_resolved` once resolved).
+         */
+        post: operations["alerts_acknowledge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve
+         * @description Close the alert (audited, announced). A condition that still holds is raised again.
+         */
+        post: operations["alerts_resolve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Usage
+         * @description Your own usage in a month: totals, each attempt, the last 12 months, storage and quota.
+         */
+        get: operations["usage_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage Report
+         * @description Every user's usage in a month (admins), with storage and cost.
+         */
+        get: operations["admin_usage_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/usage/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Prices
+         * @description The prices in force and the server's defaults (admins).
+         */
+        get: operations["admin_usage_prices"];
+        /**
+         * Set Prices
+         * @description Set the prices per GPU-hour and CPU-hour and their currency (null: the default); audited.
+         *     They apply to usage written from now on (finished attempts keep their cost).
+         */
+        put: operations["admin_usage_set_prices"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Quota
+         * @description A user's quota overrides, what is in force and the defaults (admins).
+         */
+        get: operations["admin_get_quota"];
+        /**
+         * Set Quota
+         * @description Replace a user's quota overrides (null: the default); audited.
+         */
+        put: operations["admin_set_quota"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/operations/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Summary
+         * @description Operators and admins (403 `forbidden` for researchers). Live: `/ws/operations`.
+         */
+        get: operations["operations_summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Password Reset
+         * @description Mail a link to choose a new password. The same 202 whether or not the address has an account
+         *     (429 `password_reset_throttled` after too many requests from one address).
+         */
+        post: operations["auth_request_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Password Reset
+         * @description Set the password with a mailed link's token (a reset or an invitation); every session of the
+         *     account ends. 400 `invalid_token` (field `body.token`) for an unknown, used or expired link.
+         */
+        post: operations["auth_confirm_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invite User
+         * @description Create an account whose owner chooses the password through a mailed link (valid
+         *     `invite_ttl_hours`). Without mail, `invite_url` holds the link for you to pass on.
+         */
+        post: operations["admin_invite_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -2488,6 +2843,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Accepted */
+        Accepted: {
+            /** Detail */
+            detail: string;
+        };
         /** AdminUserUpdate */
         AdminUserUpdate: {
             role?: components["schemas"]["Role"] | null;
@@ -2519,6 +2879,159 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** AlertPage */
+        AlertPage: {
+            /** Items */
+            items: components["schemas"]["AlertPublic"][];
+            /** Total */
+            total: number;
+            /**
+             * Open Count
+             * @description Alerts open and not yet acknowledged (all pages).
+             */
+            open_count: number;
+        };
+        /** AlertPublic */
+        AlertPublic: {
+            /** Id */
+            id: number;
+            /**
+             * Rule
+             * @description gpu_temperature | gpu_throttle | gpu_memory | disk_free | node_lost | node_failures | job_hung
+             */
+            rule: string;
+            /**
+             * Key
+             * @description The condition (rule + node, GPU or job): raised once while unresolved.
+             */
+            key: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "warning" | "critical";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "acknowledged" | "resolved";
+            /** Title */
+            title: string;
+            /** Message */
+            message: string;
+            /** Node Id */
+            node_id: number | null;
+            /** Node Name */
+            node_name: string | null;
+            /** Job Id */
+            job_id: number | null;
+            /**
+             * Data
+             * @description The reading that raised it (rule-specific numbers).
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Raised At
+             * Format: date-time
+             */
+            raised_at: string;
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /**
+             * Acknowledged By
+             * @description Username.
+             */
+            acknowledged_by: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /**
+             * Resolved By
+             * @description Username; null with resolved_at set: cleared by itself.
+             */
+            resolved_by: string | null;
+            /** Resolved Automatically */
+            resolved_automatically: boolean;
+            /**
+             * Delivery
+             * @description {notified, webhook, email, webhook_error?, email_error?, resolution: {the same}}; webhook/email: pending | sent | failed | none (not configured).
+             */
+            delivery: {
+                [key: string]: unknown;
+            };
+        };
+        /** AlertRules */
+        AlertRules: {
+            /**
+             * Gpu Temperature C
+             * @description GPU temperature alert (°C). Unset: each GPU's own NVML slowdown threshold (85 °C when it has none).
+             */
+            gpu_temperature_c: number | null;
+            /**
+             * Gpu Memory Percent
+             * @description Alert when a GPU's memory use reaches this share.
+             */
+            gpu_memory_percent: number;
+            /**
+             * Disk Free Gb
+             * @description Alert (and stop placing jobs) when the data directory's disk has less free.
+             */
+            disk_free_gb: number;
+            /**
+             * Job Hung Minutes
+             * @description A running job with no engine event for this long is hung.
+             */
+            job_hung_minutes: number;
+            /**
+             * Job Hung Action
+             * @description What a hung job gets besides the alert: `alert` only, or `stop` it.
+             * @enum {string}
+             */
+            job_hung_action: "alert" | "stop";
+            /**
+             * Node Failures
+             * @description Alert when this many jobs failed on one node within the window.
+             */
+            node_failures: number;
+            /**
+             * Node Failures Window Hours
+             * @description The window for the repeated-failures alert, in hours.
+             */
+            node_failures_window_hours: number;
+        };
+        /**
+         * AlertRulesUpdate
+         * @description Only the names given change; `null` puts one back to its default.
+         */
+        AlertRulesUpdate: {
+            /** Gpu Temperature C */
+            gpu_temperature_c?: number | null;
+            /** Gpu Memory Percent */
+            gpu_memory_percent?: number | null;
+            /** Disk Free Gb */
+            disk_free_gb?: number | null;
+            /** Job Hung Minutes */
+            job_hung_minutes?: number | null;
+            /** Job Hung Action */
+            job_hung_action?: ("alert" | "stop") | null;
+            /** Node Failures */
+            node_failures?: number | null;
+            /** Node Failures Window Hours */
+            node_failures_window_hours?: number | null;
+        };
+        /** AlertRulesView */
+        AlertRulesView: {
+            /** @description What the rules use now. */
+            values: components["schemas"]["AlertRules"];
+            /** @description The LORAFORGE_ALERT_* settings (used where nothing is set). */
+            defaults: components["schemas"]["AlertRules"];
+            /**
+             * Overridden
+             * @description Names set by an operator (the rest are defaults).
+             */
+            overridden: string[];
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -4223,6 +4736,21 @@ export interface components {
             /** Quantizations */
             quantizations: components["schemas"]["QuantizationChoice"][];
         };
+        /** GpuHistory */
+        GpuHistory: {
+            /** Index */
+            index: number;
+            /** Utilization */
+            utilization?: number | null;
+            /** Memory Used Bytes */
+            memory_used_bytes?: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /** Temperature C */
+            temperature_c?: number | null;
+            /** Power W */
+            power_w?: number | null;
+        };
         /** GpuReading */
         GpuReading: {
             /**
@@ -4242,6 +4770,31 @@ export interface components {
             /** Temp C */
             temp_c?: number | null;
         };
+        /** GpuReadingNow */
+        GpuReadingNow: {
+            /** Index */
+            index: number;
+            /** Name */
+            name?: string | null;
+            /**
+             * Utilization
+             * @description Busy share of the last NVML period, 0..100.
+             */
+            utilization?: number | null;
+            /** Memory Used Bytes */
+            memory_used_bytes?: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /** Temperature C */
+            temperature_c?: number | null;
+            /** Power W */
+            power_w?: number | null;
+            /**
+             * Throttle
+             * @description Why the clocks are held down now (NVML reasons): sw_power_cap, hw_slowdown, sw_thermal_slowdown, hw_thermal_slowdown, hw_power_brake_slowdown, sync_boost, …
+             */
+            throttle?: string[];
+        };
         /** HealthResponse */
         HealthResponse: {
             /**
@@ -4256,6 +4809,24 @@ export interface components {
              * @enum {string}
              */
             database: "ok" | "unavailable";
+        };
+        /** HistoryPoint */
+        HistoryPoint: {
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Cpu Percent */
+            cpu_percent?: number | null;
+            /** Memory Used Bytes */
+            memory_used_bytes?: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /** Disk Free Bytes */
+            disk_free_bytes?: number | null;
+            /** Gpus */
+            gpus?: components["schemas"]["GpuHistory"][];
         };
         /** HostInfo */
         HostInfo: {
@@ -4353,6 +4924,32 @@ export interface components {
             name: string;
             /** Reason */
             reason: string;
+        };
+        /** InviteRequest */
+        InviteRequest: {
+            /**
+             * Username
+             * @description Username: 3–32 characters: letters, digits, '_' or '-'.
+             */
+            username: string;
+            /**
+             * Email
+             * @description Email address (stored lower-case).
+             */
+            email: string;
+            /** @default researcher */
+            role: components["schemas"]["Role"];
+        };
+        /** InviteResult */
+        InviteResult: {
+            user: components["schemas"]["UserPublic"];
+            /** Mail Sent */
+            mail_sent: boolean;
+            /**
+             * Invite Url
+             * @description The activation link, only when the mail could not be sent (pass it on yourself).
+             */
+            invite_url: string | null;
         };
         /** JobClone */
         JobClone: {
@@ -5030,12 +5627,279 @@ export interface components {
             /** Notes */
             notes?: string | null;
         };
+        /** MyQuota */
+        MyQuota: {
+            /**
+             * Gpu Hours Per Month
+             * @description null: no limit.
+             */
+            gpu_hours_per_month: number | null;
+            /**
+             * Max Running Jobs
+             * @description Jobs active at once (null only in overrides).
+             */
+            max_running_jobs: number | null;
+            /**
+             * Storage Bytes
+             * @description null: no limit.
+             */
+            storage_bytes: number | null;
+            /**
+             * Action
+             * @description `refuse`: over a quota a job is refused at submit; `wait`: it waits.
+             */
+            action: string;
+        };
+        /** MyUsage */
+        MyUsage: {
+            /** Month */
+            month: string;
+            totals: components["schemas"]["UsageTotals"];
+            /**
+             * Storage Bytes
+             * @description What your datasets, jobs, models and files take now.
+             */
+            storage_bytes: number;
+            quota: components["schemas"]["MyQuota"];
+            /**
+             * Months
+             * @description The 12 months ending with `month`, oldest first.
+             */
+            months: components["schemas"]["UsageMonth"][];
+            /**
+             * Items
+             * @description Attempts that started in the month, newest first (at most 1000).
+             */
+            items: components["schemas"]["UsageItem"][];
+            /** Items Total */
+            items_total: number;
+        };
         /** NamedRef */
         NamedRef: {
             /** Id */
             id: number;
             /** Name */
             name: string;
+        };
+        /** NodeDetail */
+        NodeDetail: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @description local (the server's host) | ray | ssh
+             */
+            kind: string;
+            /** Address */
+            address: string | null;
+            /**
+             * Status
+             * @description ready | draining | drained | unhealthy | lost
+             */
+            status: string;
+            /**
+             * Drain Mode
+             * @description The operator's drain: finish | now; null when not drained.
+             */
+            drain_mode: string | null;
+            /** Drained At */
+            drained_at: string | null;
+            /**
+             * Health
+             * @description Failing health checks; empty when healthy.
+             */
+            health: components["schemas"]["NodeHealthProblem"][];
+            /**
+             * Last Seen At
+             * @description Time of the newest reading.
+             */
+            last_seen_at: string | null;
+            /**
+             * Schedulable
+             * @description Whether new jobs may be placed on it now.
+             */
+            schedulable: boolean;
+            /** Cpus */
+            cpus: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes: number | null;
+            /** Disk Total Bytes */
+            disk_total_bytes: number | null;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Gpus */
+            gpus: components["schemas"]["NodeGpu"][];
+            /**
+             * Gpu Note
+             * @description Why there is no GPU telemetry (no NVML on the node); else null.
+             */
+            gpu_note: string | null;
+            latest: components["schemas"]["NodeReading"] | null;
+            /**
+             * Jobs
+             * @description Active jobs on the node that the caller may read.
+             */
+            jobs: components["schemas"]["NodeJob"][];
+            /**
+             * History
+             * @description Readings of the asked period, oldest first, at most 500 (averaged when more).
+             */
+            history: components["schemas"]["HistoryPoint"][];
+        };
+        /** NodeDrain */
+        NodeDrain: {
+            /**
+             * Mode
+             * @description `finish`: no new jobs; the running ones finish there. `now`: the running ones are also stopped at a checkpoint and continue on another node (or here, once undrained).
+             * @default finish
+             * @enum {string}
+             */
+            mode: "finish" | "now";
+        };
+        /**
+         * NodeGpu
+         * @description A GPU's static facts (NVML at the node's last look).
+         */
+        NodeGpu: {
+            /**
+             * Index
+             * @description NVML device index.
+             */
+            index: number;
+            /** Name */
+            name?: string | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /**
+             * Slowdown Temperature C
+             * @description Where the GPU slows itself down (NVML); null when it does not say.
+             */
+            slowdown_temperature_c?: number | null;
+        };
+        /** NodeHealthProblem */
+        NodeHealthProblem: {
+            /**
+             * Check
+             * @description The failing check, e.g. `disk_free`.
+             */
+            check: string;
+            /** Message */
+            message: string;
+        };
+        /** NodeJob */
+        NodeJob: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /** Owner Id */
+            owner_id: number;
+        };
+        /** NodeList */
+        NodeList: {
+            /** Items */
+            items: components["schemas"]["NodePublic"][];
+            /** Total */
+            total: number;
+        };
+        /** NodePublic */
+        NodePublic: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @description local (the server's host) | ray | ssh
+             */
+            kind: string;
+            /** Address */
+            address: string | null;
+            /**
+             * Status
+             * @description ready | draining | drained | unhealthy | lost
+             */
+            status: string;
+            /**
+             * Drain Mode
+             * @description The operator's drain: finish | now; null when not drained.
+             */
+            drain_mode: string | null;
+            /** Drained At */
+            drained_at: string | null;
+            /**
+             * Health
+             * @description Failing health checks; empty when healthy.
+             */
+            health: components["schemas"]["NodeHealthProblem"][];
+            /**
+             * Last Seen At
+             * @description Time of the newest reading.
+             */
+            last_seen_at: string | null;
+            /**
+             * Schedulable
+             * @description Whether new jobs may be placed on it now.
+             */
+            schedulable: boolean;
+            /** Cpus */
+            cpus: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes: number | null;
+            /** Disk Total Bytes */
+            disk_total_bytes: number | null;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Gpus */
+            gpus: components["schemas"]["NodeGpu"][];
+            /**
+             * Gpu Note
+             * @description Why there is no GPU telemetry (no NVML on the node); else null.
+             */
+            gpu_note: string | null;
+            latest: components["schemas"]["NodeReading"] | null;
+            /**
+             * Jobs
+             * @description Active jobs on the node that the caller may read.
+             */
+            jobs: components["schemas"]["NodeJob"][];
+        };
+        /**
+         * NodeReading
+         * @description The node's newest telemetry reading.
+         */
+        NodeReading: {
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /**
+             * Cpu Percent
+             * @description System-wide, all cores together, 0..100.
+             */
+            cpu_percent?: number | null;
+            /** Memory Used Bytes */
+            memory_used_bytes?: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /**
+             * Disk Free Bytes
+             * @description The disk of the node's data directory.
+             */
+            disk_free_bytes?: number | null;
+            /** Disk Total Bytes */
+            disk_total_bytes?: number | null;
+            /** Gpus */
+            gpus?: components["schemas"]["GpuReadingNow"][];
         };
         /** NotificationPage */
         NotificationPage: {
@@ -5120,6 +5984,20 @@ export interface components {
         OpenAIErrorResponse: {
             error: components["schemas"]["OpenAIErrorBody"];
         };
+        /** OperationsSummary */
+        OperationsSummary: {
+            /** Nodes */
+            nodes: components["schemas"]["SummaryNode"][];
+            queue: components["schemas"]["SummaryQueue"];
+            alerts: components["schemas"]["SummaryAlerts"];
+            storage: components["schemas"]["SummaryStorage"];
+            usage_month: components["schemas"]["SummaryUsage"];
+            /**
+             * Recent Failures
+             * @description The newest failed jobs (at most 10).
+             */
+            recent_failures: components["schemas"]["SummaryFailure"][];
+        };
         /** ParsedSpecPublic */
         ParsedSpecPublic: {
             /** Spec */
@@ -5145,19 +6023,33 @@ export interface components {
              */
             revoke_api_keys: boolean;
         };
-        /** PasswordResetRequest */
-        PasswordResetRequest: {
+        /** PasswordResetConfirm */
+        PasswordResetConfirm: {
             /**
-             * Password
-             * @description The new password; omit to generate a temporary one.
+             * Token
+             * @description The `token` of the mailed link (a reset or an invitation).
              */
-            password?: string | null;
+            token: string;
             /**
-             * Revoke Api Keys
-             * @description Also revoke the user's API keys (default: a reset usually means the account was lost or taken over, and keys made by whoever held it must stop working too).
-             * @default true
+             * New Password
+             * @description At least 8 characters, not a common password, not easy to guess (422 `weak_password`), no control characters (422 `invalid_password`).
              */
-            revoke_api_keys: boolean;
+            new_password: string;
+        };
+        /** PasswordResetDone */
+        PasswordResetDone: {
+            /** Detail */
+            detail: string;
+            /**
+             * Purpose
+             * @enum {string}
+             */
+            purpose: "reset" | "invite";
+            /**
+             * Username
+             * @description Log in with this name (or the email) and the new password.
+             */
+            username: string;
         };
         /** PasswordResetResponse */
         PasswordResetResponse: {
@@ -5607,6 +6499,38 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * PricesBody
+         * @description null resets a price to the server's default (LORAFORGE_PRICE_*).
+         */
+        PricesBody: {
+            /** Gpu Hour */
+            gpu_hour?: number | null;
+            /** Cpu Hour */
+            cpu_hour?: number | null;
+            /** Currency */
+            currency?: string | null;
+        };
+        /** PricesDefaults */
+        PricesDefaults: {
+            /** Gpu Hour */
+            gpu_hour: number | null;
+            /** Cpu Hour */
+            cpu_hour: number | null;
+            /** Currency */
+            currency: string;
+        };
+        /** PricesView */
+        PricesView: {
+            /** Gpu Hour */
+            gpu_hour: number | null;
+            /** Cpu Hour */
+            cpu_hour: number | null;
+            /** Currency */
+            currency: string;
+            /** @description The server's defaults (LORAFORGE_PRICE_*). */
+            defaults: components["schemas"]["PricesDefaults"];
+        };
         /** ProfileUpdate */
         ProfileUpdate: {
             /** Username */
@@ -5883,6 +6807,36 @@ export interface components {
              * @description Jobs starting, running or stopping.
              */
             active: components["schemas"]["JobPublic"][];
+        };
+        /** QuotaLimits */
+        QuotaLimits: {
+            /**
+             * Gpu Hours Per Month
+             * @description null: no limit.
+             */
+            gpu_hours_per_month: number | null;
+            /**
+             * Max Running Jobs
+             * @description Jobs active at once (null only in overrides).
+             */
+            max_running_jobs: number | null;
+            /**
+             * Storage Bytes
+             * @description null: no limit.
+             */
+            storage_bytes: number | null;
+        };
+        /**
+         * QuotaUpdate
+         * @description A user's overrides; null (or left out) means the default from the server's settings.
+         */
+        QuotaUpdate: {
+            /** Gpu Hours Per Month */
+            gpu_hours_per_month?: number | null;
+            /** Max Running Jobs */
+            max_running_jobs?: number | null;
+            /** Storage Bytes */
+            storage_bytes?: number | null;
         };
         /** RecentLoginView */
         RecentLoginView: {
@@ -6226,6 +7180,110 @@ export interface components {
              */
             include_usage: boolean;
         };
+        /** SummaryAlerts */
+        SummaryAlerts: {
+            /**
+             * Open
+             * @description Alerts raised and not yet acknowledged or resolved.
+             */
+            open: number;
+            /**
+             * Critical
+             * @description Of those, the critical ones.
+             */
+            critical: number;
+        };
+        /** SummaryFailure */
+        SummaryFailure: {
+            /** Job Id */
+            job_id: number;
+            /** Name */
+            name: string;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Code
+             * @description The failure's diagnosis code.
+             */
+            code: string | null;
+            /** Message */
+            message: string | null;
+            /** Node Name */
+            node_name: string | null;
+        };
+        /** SummaryGpu */
+        SummaryGpu: {
+            /** Index */
+            index: number;
+            /** Utilization */
+            utilization?: number | null;
+            /** Temperature C */
+            temperature_c?: number | null;
+        };
+        /** SummaryNode */
+        SummaryNode: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /** Cpu Percent */
+            cpu_percent: number | null;
+            /** Gpus */
+            gpus: components["schemas"]["SummaryGpu"][];
+        };
+        /** SummaryQueue */
+        SummaryQueue: {
+            /** Queued */
+            queued: number;
+            /**
+             * Running
+             * @description Active jobs: starting, running or stopping.
+             */
+            running: number;
+            /**
+             * Avg Wait Seconds
+             * @description Mean time the queued jobs have waited so far.
+             */
+            avg_wait_seconds: number;
+            /** Oldest Wait Seconds */
+            oldest_wait_seconds: number;
+        };
+        /** SummaryStorage */
+        SummaryStorage: {
+            /**
+             * Used Bytes
+             * @description Datasets, runs and models of every user.
+             */
+            used_bytes: number;
+            /**
+             * Free Bytes
+             * @description Free on the data directory's disk.
+             */
+            free_bytes: number;
+        };
+        /** SummaryUsage */
+        SummaryUsage: {
+            /**
+             * Month
+             * @description YYYY-MM (UTC).
+             */
+            month: string;
+            /** Jobs */
+            jobs: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Cpu Hours */
+            cpu_hours: number;
+            /**
+             * Cost
+             * @description Null unless prices are configured.
+             */
+            cost: number | null;
+            /** Currency */
+            currency: string;
+        };
         /** TemplateCreate */
         TemplateCreate: {
             /** Name */
@@ -6482,6 +7540,140 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** UsageItem */
+        UsageItem: {
+            /**
+             * Job Id
+             * @description null once the job was deleted (its usage is kept).
+             */
+            job_id: number | null;
+            /** Job Name */
+            job_name: string | null;
+            /** Attempt */
+            attempt: number;
+            /** Node Name */
+            node_name: string | null;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Finished At
+             * @description null while the attempt runs.
+             */
+            finished_at: string | null;
+            /** Wall Seconds */
+            wall_seconds: number;
+            /** Cpu Hours */
+            cpu_hours: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Gpu Count */
+            gpu_count: number;
+            /** Peak Memory Bytes */
+            peak_memory_bytes: number;
+            /** Tokens */
+            tokens: number;
+            /** Cost */
+            cost: number | null;
+        };
+        /** UsageMonth */
+        UsageMonth: {
+            /**
+             * Month
+             * @description YYYY-MM (UTC).
+             */
+            month: string;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Cpu Hours */
+            cpu_hours: number;
+            /** Cost */
+            cost: number | null;
+        };
+        /** UsageReport */
+        UsageReport: {
+            /** Month */
+            month: string;
+            /** Rows */
+            rows: components["schemas"]["UsageReportRow"][];
+            totals: components["schemas"]["UsageReportTotals"];
+            /** Currency */
+            currency: string;
+        };
+        /** UsageReportRow */
+        UsageReportRow: {
+            /** User Id */
+            user_id: number;
+            /** Username */
+            username: string;
+            /** Jobs */
+            jobs: number;
+            /** Wall Hours */
+            wall_hours: number;
+            /** Cpu Hours */
+            cpu_hours: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Tokens */
+            tokens: number;
+            /** Storage Bytes */
+            storage_bytes: number;
+            /** Cost */
+            cost: number | null;
+        };
+        /** UsageReportTotals */
+        UsageReportTotals: {
+            /** Jobs */
+            jobs: number;
+            /** Wall Hours */
+            wall_hours: number;
+            /** Cpu Hours */
+            cpu_hours: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Tokens */
+            tokens: number;
+            /** Storage Bytes */
+            storage_bytes: number;
+            /** Cost */
+            cost: number | null;
+        };
+        /** UsageTotals */
+        UsageTotals: {
+            /**
+             * Jobs
+             * @description Distinct jobs with an attempt that started in the month.
+             */
+            jobs: number;
+            /** Wall Hours */
+            wall_hours: number;
+            /**
+             * Cpu Hours
+             * @description CPU time of the engine's process tree (1 core busy 1 hour = 1).
+             */
+            cpu_hours: number;
+            /**
+             * Gpu Hours
+             * @description GPUs held x wall time.
+             */
+            gpu_hours: number;
+            /**
+             * Peak Memory Bytes
+             * @description The highest resident memory of any one attempt.
+             */
+            peak_memory_bytes: number;
+            /**
+             * Tokens
+             * @description Tokens trained on (non-padding).
+             */
+            tokens: number;
+            /**
+             * Cost
+             * @description At the prices in force when each attempt ran; null: no prices.
+             */
+            cost: number | null;
+            /** Currency */
+            currency: string;
+        };
         /** UserPage */
         UserPage: {
             /** Items */
@@ -6511,6 +7703,32 @@ export interface components {
             created_at: string;
             /** Last Login At */
             last_login_at: string | null;
+        };
+        /** UserQuotaView */
+        UserQuotaView: {
+            /**
+             * Gpu Hours Per Month
+             * @description null: no limit.
+             */
+            gpu_hours_per_month: number | null;
+            /**
+             * Max Running Jobs
+             * @description Jobs active at once (null only in overrides).
+             */
+            max_running_jobs: number | null;
+            /**
+             * Storage Bytes
+             * @description null: no limit.
+             */
+            storage_bytes: number | null;
+            /** User Id */
+            user_id: number;
+            /** @description What is in force: the override, else the default. */
+            effective: components["schemas"]["QuotaLimits"];
+            /** @description The server's defaults (LORAFORGE_QUOTA_*). */
+            defaults: components["schemas"]["QuotaLimits"];
+            /** Action */
+            action: string;
         };
         /** UserSummary */
         UserSummary: {
@@ -6617,6 +7835,28 @@ export interface components {
              * @description Why it was not delivered (never the endpoint's response body).
              */
             error: string | null;
+        };
+        /** PasswordResetRequest */
+        loraforge__api__schemas__account_links__PasswordResetRequest: {
+            /**
+             * Email
+             * @description The account's email address (any text is accepted: the answer is the same).
+             */
+            email: string;
+        };
+        /** PasswordResetRequest */
+        loraforge__api__schemas__admin__PasswordResetRequest: {
+            /**
+             * Password
+             * @description The new password; omit to generate a temporary one.
+             */
+            password?: string | null;
+            /**
+             * Revoke Api Keys
+             * @description Also revoke the user's API keys (default: a reset usually means the account was lost or taken over, and keys made by whoever held it must stop working too).
+             * @default true
+             */
+            revoke_api_keys: boolean;
         };
     };
     responses: never;
@@ -8193,7 +9433,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["PasswordResetRequest"] | null;
+                "application/json": components["schemas"]["loraforge__api__schemas__admin__PasswordResetRequest"] | null;
             };
         };
         responses: {
@@ -21516,6 +22756,2087 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VersionScores"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    nodes_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    nodes_get: {
+        parameters: {
+            query?: {
+                /** @description History of the last N hours (1..168). */
+                hours?: number;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeDetail"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    nodes_drain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["NodeDrain"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodePublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    nodes_undrain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodePublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    jobs_migrate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    alerts_list: {
+        parameters: {
+            query?: {
+                /** @description active = open or acknowledged (the default). */
+                status?: "active" | "open" | "acknowledged" | "resolved" | "all";
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    alerts_get_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRulesView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    alerts_update_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertRulesUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRulesView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    alerts_acknowledge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    alerts_resolve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPublic"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    usage_me: {
+        parameters: {
+            query?: {
+                /** @description YYYY-MM (UTC); default: this month. */
+                month?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyUsage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_usage_report: {
+        parameters: {
+            query?: {
+                /** @description YYYY-MM (UTC); default: this month. */
+                month?: string | null;
+                /** @description json, or csv (an attachment). */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or with format=csv a CSV attachment (one line per user, then the total). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_usage_prices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricesView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_usage_set_prices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PricesBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricesView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_get_quota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserQuotaView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_set_quota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserQuotaView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    operations_summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationsSummary"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    auth_request_password_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["loraforge__api__schemas__account_links__PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    auth_confirm_password_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirm"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordResetDone"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    admin_invite_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InviteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteResult"];
                 };
             };
             /** @description Bad request */

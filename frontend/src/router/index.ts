@@ -33,6 +33,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { public: true, guestOnly: true, titleKey: 'auth.registerTitle' },
   },
   {
+    path: '/forgot-password',
+    name: 'forgot-password',
+    component: () => import('@/views/ForgotPasswordView.vue'),
+    meta: { public: true, guestOnly: true, titleKey: 'accountLinks.forgotTitle' },
+  },
+  {
+    path: '/reset-password',
+    name: 'reset-password',
+    component: () => import('@/views/ResetPasswordView.vue'),
+    meta: { public: true, guestOnly: true, titleKey: 'accountLinks.resetTitle' },
+  },
+  {
     path: '/',
     component: () => import('@/layouts/AppLayout.vue'),
     children: [
@@ -152,7 +164,43 @@ export const routes: RouteRecordRaw[] = [
         meta: { titleKey: 'nav.profile' },
       },
       // operations: nodes (routes added by the nodes pages)
+      {
+        path: 'operations/nodes',
+        name: 'nodes',
+        component: () => import('@/views/operations/NodesView.vue'),
+        meta: { requiresStaff: true, titleKey: 'nav.nodes' },
+      },
+      {
+        path: 'operations/nodes/:id(\\d+)',
+        name: 'node-detail',
+        component: () => import('@/views/operations/NodeDetailView.vue'),
+        meta: { requiresStaff: true, titleKey: 'nav.nodes', navRoute: 'nodes' },
+      },
       // operations: alerts, usage, accounts (routes added by those pages)
+      {
+        path: 'operations/alerts',
+        name: 'alerts',
+        component: () => import('@/views/operations/AlertsView.vue'),
+        meta: { requiresStaff: true, titleKey: 'nav.alerts' },
+      },
+      {
+        path: 'operations/alert-rules',
+        name: 'alert-rules',
+        component: () => import('@/views/operations/AlertRulesView.vue'),
+        meta: { requiresStaff: true, titleKey: 'nav.alertRules' },
+      },
+      {
+        path: 'usage',
+        name: 'usage-mine',
+        component: () => import('@/views/usage/MyUsageView.vue'),
+        meta: { titleKey: 'nav.myUsage' },
+      },
+      {
+        path: 'admin/usage',
+        name: 'usage-all',
+        component: () => import('@/views/usage/UsageReportView.vue'),
+        meta: { requiresAdmin: true, titleKey: 'nav.usageAll' },
+      },
       {
         path: 'admin/users',
         name: 'admin-users',

@@ -88,11 +88,101 @@ class _Nvml:
             out.append(gpu)
         return out
 
+    def devices(self) -> list[dict[str, Any]]:
+        """Static facts per device: `{index, name, memory_total_bytes, slowdown_temperature_c}` (a field
+        NVML cannot answer for a device is None)."""
+        nv = self._pynvml
+        out: list[dict[str, Any]] = []
+        for index, handle in self._handles:
+            gpu: dict[str, Any] = {"index": index, "name": None, "memory_total_bytes": None}
+            with contextlib.suppress(Exception):
+                gpu["name"] = _text(nv.nvmlDeviceGetName(handle))
+            with contextlib.suppress(Exception):
+                gpu["memory_total_bytes"] = int(nv.nvmlDeviceGetMemoryInfo(handle).total)
+            gpu["slowdown_temperature_c"] = _slowdown_threshold(nv, handle)
+            out.append(gpu)
+        return out
+
+    def telemetry(self) -> list[dict[str, Any]]:
+        """A node-level reading per device, in bytes and watts: `{index, name, utilization,
+        memory_used_bytes, memory_total_bytes, temperature_c, power_w, throttle: [reason names]}`.
+        Separate from `sample()` so the engine's `resource` events keep their shape."""
+        nv = self._pynvml
+        out: list[dict[str, Any]] = []
+        for index, handle in self._handles:
+            gpu: dict[str, Any] = {
+                "index": index,
+                "name": None,
+                "utilization": None,
+                "memory_used_bytes": None,
+                "memory_total_bytes": None,
+                "temperature_c": None,
+                "power_w": None,
+                "throttle": [],
+            }
+            with contextlib.suppress(Exception):
+                gpu["name"] = _text(nv.nvmlDeviceGetName(handle))
+            with contextlib.suppress(Exception):
+                gpu["utilization"] = float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)
+            with contextlib.suppress(Exception):
+                mem = nv.nvmlDeviceGetMemoryInfo(handle)
+                gpu["memory_used_bytes"] = int(mem.used)
+                gpu["memory_total_bytes"] = int(mem.total)
+            with contextlib.suppress(Exception):
+                gpu["temperature_c"] = float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
+            with contextlib.suppress(Exception):
+                gpu["power_w"] = round(float(nv.nvmlDeviceGetPowerUsage(handle)) / 1000.0, 1)  # mW
+            with contextlib.suppress(Exception):
+                gpu["throttle"] = throttle_names(int(_throttle_mask(nv, handle)))
+            out.append(gpu)
+        return out
+
     def close(self) -> None:
         if self.available:
             with contextlib.suppress(Exception):
                 self._pynvml.nvmlShutdown()
             self.available = False
+
+
+# NVML's clock-event ("throttle") reason bits; stable across driver versions. Idle is left out: an idle
+# GPU runs slow clocks by design and is not throttled in any sense an operator cares about.
+THROTTLE_REASONS: tuple[tuple[int, str], ...] = (
+    (0x0000000000000002, "applications_clocks_setting"),
+    (0x0000000000000004, "sw_power_cap"),
+    (0x0000000000000008, "hw_slowdown"),
+    (0x0000000000000010, "sync_boost"),
+    (0x0000000000000020, "sw_thermal_slowdown"),
+    (0x0000000000000040, "hw_thermal_slowdown"),
+    (0x0000000000000080, "hw_power_brake_slowdown"),
+    (0x0000000000000100, "display_clock_setting"),
+)
+
+
+def throttle_names(mask: int) -> list[str]:
+    """The reason names set in an NVML clock-event bit mask, in a fixed order."""
+    return [name for bit, name in THROTTLE_REASONS if mask & bit]
+
+
+def _throttle_mask(nv: Any, handle: Any) -> int:
+    # Newer bindings call them "clocks event reasons"; the old name still exists but is deprecated.
+    getter = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    if getter is None:
+        getter = nv.nvmlDeviceGetCurrentClocksThrottleReasons
+    return int(getter(handle))
+
+
+def _slowdown_threshold(nv: Any, handle: Any) -> float | None:
+    """The temperature at which the GPU slows itself down (NVML's slowdown threshold), None when unknown."""
+    try:
+        which = getattr(nv, "NVML_TEMPERATURE_THRESHOLD_SLOWDOWN", 1)
+        value = float(nv.nvmlDeviceGetTemperatureThreshold(handle, which))
+    except Exception:
+        return None
+    return value if value > 0 else None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def own_peak_rss_mb() -> float:

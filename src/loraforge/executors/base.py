@@ -85,11 +85,15 @@ class EngineLogReader:
 class Executor(Protocol):
     name: str
 
-    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0) -> ProcessRef:
+    def launch(
+        self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0, node: str | None = None
+    ) -> ProcessRef:
         """Start the engine on `run_dir` (its spec.json is written); return at once.
 
         `env` is the environment the server prepared (an executor may pass on only what the engine
-        needs); `num_gpus` is the job's GPU demand (0: CPU only, or not known to the caller).
+        needs); `num_gpus` is the job's GPU demand (0: CPU only, or not known to the caller); `node`
+        is the executor's own id of the node placement chose (`nodes.external_id`; Ray: the node id),
+        None where the executor places the job itself (or has one node).
         """
         ...
 

@@ -31,8 +31,11 @@ class LocalExecutor(EngineLogReader):
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
-    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0) -> ProcessRef:
+    def launch(
+        self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0, node: str | None = None
+    ) -> ProcessRef:
         # num_gpus: device pinning is the caller's CUDA_VISIBLE_DEVICES in `env` (admission picks them).
+        # node: there is one, this host.
         argv = [sys.executable, "-m", "loraforge.engine", "run", str(run_dir)]
         with (run_dir / LOG_FILE).open("ab") as log:
             process = subprocess.Popen(  # an argument list, never a shell

@@ -2,7 +2,8 @@
 
 - launch: `cd RUN_DIR && exec python -m loraforge.engine run RUN_DIR` (the server's own interpreter, quoted
   with `shlex`; Ray runs entrypoints through a shell, and nothing in it comes from user text: RUN_DIR is
-  built from the job id) with `entrypoint_num_gpus`, only the environment variables the engine needs
+  built from the job id) with `entrypoint_num_gpus`, pinned to the node placement chose (a label
+  selector on `ray.io/node-id`; `services.jobs.placement`), only the environment variables the engine needs
   (not the server's, which holds secrets), and a submission id `loraforge-<job id>-<random>`.
 - The run directory must be the same path on the Ray nodes (a shared filesystem on a real cluster): the
   engine reads spec.json and writes events.jsonl, checkpoints and outputs there as it does locally.
@@ -45,6 +46,8 @@ REQUEST_TIMEOUT_S = 10.0  # per HTTP call to the Jobs API
 UNREACHABLE_BACKOFF_S = 5.0  # after a connection failure, fail fast this long
 MIRROR_INTERVAL_S = 1.0  # log mirror polling; grows with the log's size (Ray returns the whole log)
 _ALIVE = {"PENDING", "RUNNING"}
+# The label Ray (2.60) gives every node, holding its node id (`ray._raylet.RAY_NODE_ID_KEY`).
+NODE_ID_LABEL = "ray.io/node-id"
 
 # What the engine reads from its environment (engine/*.py, torch, Hugging Face). Tokens are left out on
 # purpose: runtime_env variables are visible in Ray's dashboard; give the Ray nodes their own credentials.
@@ -244,8 +247,13 @@ class RayExecutor(EngineLogReader):
 
     # ---- the Protocol ----------------------------------------------------------------------------
 
-    def launch(self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0) -> ProcessRef:
+    def launch(
+        self, *, job_id: int, run_dir: Path, env: dict[str, str], num_gpus: int = 0, node: str | None = None
+    ) -> ProcessRef:
         submission_id = f"loraforge-{int(job_id)}-{secrets.token_hex(4)}"
+        # Pinned to the node placement chose through the label every Ray node carries; unpinned, Ray
+        # runs a job that asks for no GPU on the head node.
+        selector = {NODE_ID_LABEL: node} if node else None
         log = run_dir / LOG_FILE
         base = log.stat().st_size if log.exists() else 0
         variables = engine_env(env, num_gpus=num_gpus, stop_wait_s=self.stop_wait_s)
@@ -257,6 +265,7 @@ class RayExecutor(EngineLogReader):
                     submission_id=submission_id,
                     runtime_env={"env_vars": variables},
                     entrypoint_num_gpus=num_gpus,
+                    entrypoint_label_selector=selector,
                     metadata={
                         "loraforge_job_id": str(int(job_id)),
                         "loraforge_run_dir": str(run_dir),
@@ -273,6 +282,21 @@ class RayExecutor(EngineLogReader):
             raise
         self._start_mirror(submission_id, run_dir, base)
         return ProcessRef(pid=0, started_at=time.time(), external_id=submission_id)
+
+    def submit_driver(
+        self, *, submission_id: str, entrypoint: str, env: dict[str, str], metadata: dict[str, str]
+    ) -> None:
+        """Submit a job of the server's own (not an engine: the Ray telemetry agent), run where Ray
+        runs a job that asks for nothing (the head node). Raises RayUnavailable."""
+        self._call(
+            "accept the job",
+            lambda c: c.submit_job(
+                entrypoint=entrypoint,
+                submission_id=submission_id,
+                runtime_env={"env_vars": env},
+                metadata=metadata,
+            ),
+        )
 
     def _stop(self, ref: ProcessRef) -> None:
         if not ref.external_id:

@@ -12,6 +12,10 @@ import dashboard from './dashboard.en'
 import evaluations from './evaluations.en'
 import modelScores from './modelScores.en'
 import exportsMessages from './exports.en'
+import opsAlerts from './opsAlerts.en'
+import usage from './usage.en'
+import accountLinks from './accountLinks.en'
+import operations from './operations.en'
 
 // English messages. zh-CN.ts must have exactly the same keys (its type enforces it).
 const en = {
@@ -29,6 +33,10 @@ const en = {
   evaluations,
   modelScores,
   exports: exportsMessages,
+  opsAlerts,
+  usage,
+  accountLinks,
+  operations,
   app: {
     name: 'LoRAForge',
     tagline: 'Fine-tune open LLMs on your own hardware, together.',

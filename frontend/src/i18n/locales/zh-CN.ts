@@ -13,6 +13,10 @@ import dashboard from './dashboard.zh-CN'
 import evaluations from './evaluations.zh-CN'
 import modelScores from './modelScores.zh-CN'
 import exportsMessages from './exports.zh-CN'
+import opsAlerts from './opsAlerts.zh-CN'
+import usage from './usage.zh-CN'
+import accountLinks from './accountLinks.zh-CN'
+import operations from './operations.zh-CN'
 
 // 简体中文。键必须与 en.ts 完全一致（由类型保证）。
 const zhCN: MessageSchema = {
@@ -30,6 +34,10 @@ const zhCN: MessageSchema = {
   evaluations,
   modelScores,
   exports: exportsMessages,
+  opsAlerts,
+  usage,
+  accountLinks,
+  operations,
   app: {
     name: 'LoRAForge',
     tagline: '在自己的硬件上，协作微调开源大模型。',

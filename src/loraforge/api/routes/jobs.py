@@ -107,10 +107,11 @@ def get_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobPublic:
 
 @router.post("/jobs/{job_id}/start", response_model=JobPublic, operation_id="jobs_start")
 def start_job(
-    job_id: Id, user: CurrentUser, session: SessionDep, scheduler: SchedulerDep, ip: ClientIP
-) -> JobPublic:
-    """Queue a draft."""
-    job = submit.start_job(session, actor=user, job_id=job_id, ip=ip)
+    job_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, scheduler: SchedulerDep,
+    ip: ClientIP,
+) -> JobPublic:  # fmt: skip
+    """Queue a draft (403 `quota_exceeded` over a quota in `refuse` mode)."""
+    job = submit.start_job(session, settings=settings, actor=user, job_id=job_id, ip=ip)
     scheduler.announce(job)
     scheduler.wake()
     return JobPublic.read(session, job)

@@ -1,6 +1,6 @@
 """Admission: queued jobs started in order (priority desc, queue time, id) within the per-user and
-global running caps and the free GPUs, each prepared (data files, spec.json, demo model, the
-checkpoint to resume from) and launched by the executor.
+global running caps and the free GPUs, on the node `services.jobs.placement` picks, each prepared
+(data files, spec.json, demo model, the checkpoint to resume from) and launched by the executor.
 
 Stages owned by a domain above jobs (evaluation) bring their own spec builder (`StageBuilder`): the
 app hands them to the scheduler, which passes them here, so jobs never imports those domains.
@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 from loraforge.db.models import ACTIVE, DatasetVersion, Job, JobStatus
 from loraforge.errors import ServiceError
 from loraforge.executors.base import Executor
-from loraforge.services.jobs import eval_request, merge
+from loraforge.services.jobs import eval_request, merge, placement
 from loraforge.services.jobs import files as job_files
 from loraforge.services.jobs import gpu_fit as gpus
 from loraforge.services.jobs import specs as job_specs
 from loraforge.services.jobs.access import job_run_dir
 from loraforge.services.jobs.inputs_access import ensure_inputs_readable
 from loraforge.services.jobs.states import StaleJobState, transition
+from loraforge.services.usage import quotas
 from loraforge.settings import Settings
 
 logger = logging.getLogger("loraforge.scheduler")
@@ -71,6 +72,9 @@ def admit(
     running = sum(per_user.values())
     if running >= settings.max_running_jobs:
         return
+    nodes = placement.placer(session, executor.name)
+    if nodes.closed:
+        return  # the local node is draining, drained, unhealthy or lost: the queue waits for it
     queued = session.scalars(
         select(Job)
         .where(Job.status == JobStatus.queued.value)
@@ -85,9 +89,11 @@ def admit(
     for job in queued:
         if running >= settings.max_running_jobs:
             break
-        if per_user.get(job.owner_id, 0) >= settings.max_running_jobs_per_user:
+        if per_user.get(job.owner_id, 0) >= quotas.running_cap(session, settings, job.owner_id):
             continue
         need = gpus.demand(job.spec, node_gpus)
+        if quotas.holds(session, settings, job.owner_id, gpus=need):
+            continue  # over a quota in `wait` mode: stays queued until the quota or the usage changes
         devices: list[int] | None = None
         if local and need > node_gpus:
             _refuse(session, job, need, node_gpus)
@@ -96,15 +102,18 @@ def admit(
             devices = gpus.pick(need, free, gpus.requested_indices(job.spec))
             if devices is None:
                 continue  # waits for devices; later jobs that fit may go first
+        where = nodes.place(need, job.excluded_nodes or ())
+        if where is None:
+            continue  # no node can take it now (Ray: drained, excluded, lost or too few GPUs)
         try:
-            transition(session, job, JobStatus.starting, devices=devices)
+            transition(session, job, JobStatus.starting, devices=devices, node_id=where.node_id)
             session.commit()
         except StaleJobState:
             continue
         free -= set(devices or [])
         per_user[job.owner_id] = per_user.get(job.owner_id, 0) + 1
         running += 1
-        launch(session, settings, executor, job, num_gpus=need, stages=stages)
+        launch(session, settings, executor, job, num_gpus=need, stages=stages, node=where.external)
 
 
 def _refuse(session: Session, job: Job, need: int, node_gpus: int) -> None:
@@ -141,10 +150,11 @@ def launch(
     *,
     num_gpus: int = 0,
     stages: Mapping[str, StageBuilder] | None = None,
+    node: str | None = None,
 ) -> None:
-    """Prepare the run directory (spec.json, data files) and start the job's process; a failure on
-    the way fails the job with the reason (`launch_failed`, or the code of a refusal such as
-    `model_not_accessible`)."""
+    """Prepare the run directory (spec.json, data files) and start the job's process (on `node`, the
+    executor's id of the node placement chose, when it names one); a failure on the way fails the
+    job with the reason (`launch_failed`, or the code of a refusal such as `model_not_accessible`)."""
     run_dir = job_run_dir(settings, job)
     try:
         # Checked again here: the owner may have lost access to a pinned model or dataset while the
@@ -185,10 +195,12 @@ def launch(
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in job.devices)
         elif spec.get("devices") == "cpu" or spec.get("use_cpu") or not _has_gpu() or num_gpus == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""
-        # The GPU count only when there is one: executors written before `num_gpus` joined the
-        # Protocol (test doubles) keep working for CPU jobs.
-        gpu_args = {"num_gpus": num_gpus} if num_gpus else {}
-        ref = executor.launch(job_id=job.id, run_dir=run_dir, env=env, **gpu_args)
+        # The GPU count and the node only when there is one: executors written before they joined
+        # the Protocol (test doubles) keep working for CPU jobs on one node.
+        extra: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {}
+        if node:
+            extra["node"] = node
+        ref = executor.launch(job_id=job.id, run_dir=run_dir, env=env, **extra)
     except Exception as exc:
         if isinstance(exc, ServiceError):  # a refusal with its own code, not a fault: no traceback
             logger.warning("job %s not launched: %s", job.id, exc.message)

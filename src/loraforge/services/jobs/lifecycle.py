@@ -79,7 +79,10 @@ def finish_stop(session: Session, settings: Settings, job: Job, *, exit_code: in
     )
     step = (last_report or {}).get("step")
     at = f"at step {step}" if isinstance(step, int) else "before training started"
-    if found is not None:
+    if job.requeue_on_stop:  # a drain or a migration: it goes on by itself on another node
+        where = f"from {found.name}" if found is not None else "from the start (no checkpoint yet)"
+        message = f"Moved off its node {at}; it continues {where} on another node."
+    elif found is not None:
         message = f"Stopped {at}; resume it from {found.name}."
     else:
         message = f"Stopped {at}, before any checkpoint was saved: nothing to resume; clone it to rerun."
@@ -103,6 +106,24 @@ def cancel_job(session: Session, *, executor: Executor, actor: User, job_id: int
     if ref is not None:
         executor.cancel(ref)
     return job
+
+
+def stop_by_system(session: Session, *, executor: Executor, job: Job, reason: str) -> bool:
+    """A graceful stop the server itself decides on (a health rule: the job is hung), as `stop_job`
+    does for a person: `stopping`, then `stopped` with its checkpoint. Audited with no actor and the
+    reason; commits. False when the job is no longer starting or running (nothing was done)."""
+    if job.status not in (JobStatus.starting.value, JobStatus.running.value):
+        return False
+    transition(session, job, JobStatus.stopping)
+    audit.record(
+        session, action=AuditAction.job_stopped, actor=None, target_type="job", target_id=job.id,
+        details={"reason": reason},
+    )  # fmt: skip
+    session.commit()
+    ref = process_ref(job)
+    if ref is not None:
+        executor.stop(ref)
+    return True
 
 
 def resume_job(
@@ -138,6 +159,19 @@ def _requeue(
 ) -> Job:  # fmt: skip
     """Back to the queue as the next attempt of the same job (`checkpoint`: where training resumes)."""
     ensure_inputs_readable(session, job, owner=actor)  # access may have ended since the job first ran
+    # A person's resume places afresh: a node the job was once moved off may be back in service.
+    _back_to_queue(session, job, run_dir=run_dir, checkpoint=checkpoint, excluded_nodes=None)
+    audit.record(
+        session, action=AuditAction.job_resumed, actor=actor, target_type="job", target_id=job.id, ip=ip,
+        details={"checkpoint": checkpoint, "step": step, "attempt": job.attempt},
+    )  # fmt: skip
+    session.commit()
+    return job
+
+
+def _back_to_queue(
+    session: Session, job: Job, *, run_dir: Path, checkpoint: str | None, **changes: Any
+) -> None:
     # Events the engine wrote after the job was finalized here (e.g. after an immediate cancel) were
     # never stored; skip past them so the resumed run's stream starts above them (no stale final event).
     file_seq = max((e.seq or 0 for e in read_events_file(run_dir / EVENTS_FILE)), default=0)
@@ -145,14 +179,21 @@ def _requeue(
         session, job, JobStatus.queued,
         pid=None, pid_started_at=None, external_id=None, exit_code=None, error=None, started_at=None,
         finished_at=None, stop_requested_at=None, devices=None, attempt=job.attempt + 1,
-        resume_from=checkpoint, last_event_seq=max(job.last_event_seq, file_seq),
+        resume_from=checkpoint, last_event_seq=max(job.last_event_seq, file_seq), requeue_on_stop=False,
+        **changes,
     )  # fmt: skip
-    audit.record(
-        session, action=AuditAction.job_resumed, actor=actor, target_type="job", target_id=job.id, ip=ip,
-        details={"checkpoint": checkpoint, "step": step, "attempt": job.attempt},
-    )  # fmt: skip
-    session.commit()
-    return job
+
+
+def requeue_moved(session: Session, settings: Settings, job: Job) -> str | None:
+    """Put a job that a drain or a migration stopped (`requeue_on_stop`, now `stopped`) back in the
+    queue as its next attempt, without a person's resume: from its latest checkpoint, or from the
+    start when it has none (an evaluation continues from its own files). Placement keeps it off its
+    `excluded_nodes`. The caller audits and commits; returns the checkpoint it resumes from."""
+    run_dir = job_run_dir(settings, job)
+    found = None if eval_request.is_evaluation(job.spec) else job_files.find_checkpoint(run_dir, None)
+    checkpoint = found.name if found is not None else None
+    _back_to_queue(session, job, run_dir=run_dir, checkpoint=checkpoint)
+    return checkpoint
 
 
 # ---- priority and queue order (operators and admins) -------------------------------------------------

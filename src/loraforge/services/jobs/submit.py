@@ -21,6 +21,7 @@ from loraforge.services.jobs.states import transition
 from loraforge.services.platform import audit
 from loraforge.services.platform.audit import AuditAction
 from loraforge.services.platform.owner_names import clip_name
+from loraforge.services.usage import quotas
 from loraforge.settings import Settings
 
 
@@ -72,6 +73,8 @@ def create_job(
     """A new job (draft, or queued with `start`); `fine_tuning` = the /v1/fine_tuning request as resolved."""
     checked = job_specs.check_spec(session, actor=actor, spec=spec)
     gpus.check_fits_node(settings, checked.spec)
+    if start:
+        _check_quota(session, settings, actor, checked.spec)
     stored, precision_note = precision.fit_to_device(settings, checked.spec)
     details: dict[str, Any] = {"dataset_id": checked.dataset.id, "dataset_version_id": checked.version.id}
     if precision_note:
@@ -90,17 +93,24 @@ def create_job(
     return job
 
 
-def start_job(session: Session, *, actor: User, job_id: int, ip: str | None) -> Job:
+def start_job(session: Session, *, settings: Settings, actor: User, job_id: int, ip: str | None) -> Job:
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
     if job.status != JobStatus.draft.value:  # failed/cancelled -> queued is resume's, not start's
         raise Conflict(f"a {job.status} job cannot be started; resume or clone it", code="invalid_transition")
     ensure_inputs_readable(session, job, owner=actor)  # access may have ended since the draft was made
+    _check_quota(session, settings, actor, job.spec or {})
     transition(session, job, JobStatus.queued)
     audit.record(
         session, action=AuditAction.job_started, actor=actor, target_type="job", target_id=job.id, ip=ip
     )
     session.commit()
     return job
+
+
+def _check_quota(session: Session, settings: Settings, owner: User, spec: dict[str, Any]) -> None:
+    """Over a quota, queueing is refused (`refuse` mode) with the GPUs admission would count."""
+    node_gpus = gpus.inventory(settings) if settings.executor == "local" else (settings.gpu_count or 0)
+    quotas.check_submit(session, settings, owner, spec, gpus=gpus.demand(spec, node_gpus))
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

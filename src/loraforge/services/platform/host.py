@@ -1,8 +1,9 @@
 """What this host has and uses now: CPUs, memory, GPUs and the data directory's disk.
 
 The dashboard shows it so a user can see at a glance whether the machine is busy before queueing a job.
-GPUs are read through the engine's NVML reader (`loraforge.engine.resources`): the same numbers a
-running job reports in its `resource` events, and the same quiet empty list when there is no driver.
+GPUs are read through the engine's NVML reader (`loraforge.engine.resources`), held open by the node
+sampler (`executors/node_sampler.py`, which also feeds the operations loop): the same numbers a running
+job reports in its `resource` events, and the same quiet empty list when there is no driver.
 Torch-free and DB-free.
 """
 
@@ -16,9 +17,7 @@ from typing import Any
 
 import psutil
 
-# The engine's reader is private to it by name only: it is torch-free and made to be shared, and a
-# second NVML wrapper here would drift from what jobs report.
-from loraforge.engine.resources import _Nvml
+from loraforge.executors import node_sampler
 
 # psutil's system-wide cpu_percent(None) compares against its previous call. The first call of the
 # process has nothing to compare with (it answers 0.0), so it waits this long once instead.
@@ -53,11 +52,7 @@ def _cpu_percent() -> float:
 
 
 def _gpus() -> list[dict[str, Any]]:
-    nvml = _Nvml(None)
-    try:
-        return nvml.sample() if nvml.available else []
-    finally:
-        nvml.close()
+    return node_sampler.resource_gpus()
 
 
 def _disk(data_dir: Path) -> DiskUsage | None:
