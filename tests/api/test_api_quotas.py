@@ -101,6 +101,13 @@ def test_storage_quota_refuses_to_queue_and_names_the_numbers(api: Api, settings
     assert _set_quota(api, alice.id)["storage_bytes"] is None
     assert api.client.post(f"/api/jobs/{draft.json()['id']}/start", headers=alice.headers).status_code == 200
 
+    # A resume queues work too: over the quota it is refused the same way.
+    job_id = draft.json()["id"]
+    assert api.client.post(f"/api/jobs/{job_id}/cancel", headers=alice.headers).status_code == 200
+    _set_quota(api, alice.id, storage_bytes=1)
+    resumed = api.client.post(f"/api/jobs/{job_id}/resume", json={"checkpoint": None}, headers=alice.headers)
+    assert_error(resumed, 403, "quota_exceeded", field="body.quota.storage_bytes")
+
 
 def test_gpu_hours_quota_counts_this_months_usage_and_only_refuses_gpu_jobs(
     api: Api, settings: Settings, database: Database

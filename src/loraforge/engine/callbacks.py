@@ -28,6 +28,8 @@ from loraforge.engine.progress import ProgressClock, interval_from_env
 from loraforge.engine.resources import own_peak_rss_mb
 
 TRAINER_LOG = "trainer_log.jsonl"
+# Logged metrics without a `/` that a stage adds and the metric event carries (KTO's KL estimate).
+_STAGE_EXTRAS = frozenset({"kl"})
 
 # Dense bf16 peak FLOP/s per device, for MFU. Convention: 6 * N_params * tokens (forward +
 # backward of the matmuls, attention's quadratic term ignored), as in PaLM/nanoGPT.
@@ -203,9 +205,9 @@ class EngineCallback(TrainerCallback):
             "progress": step / total if total else None,
             "peak_rss_mb": round(own_peak_rss_mb(), 1),
         }
-        # Stage-specific extras (DPO rewards/*, logps/*) go along as-is.
+        # Stage-specific extras (DPO/KTO rewards/*, logps/*, KTO's kl) go along as-is.
         for key, val in logs.items():
-            if "/" in key and isinstance(val, int | float):
+            if ("/" in key or key in _STAGE_EXTRAS) and isinstance(val, int | float):
                 metric[key.replace("/", "_")] = val
         if torch.cuda.is_available():
             mb = 1024 * 1024

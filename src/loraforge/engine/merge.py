@@ -46,6 +46,9 @@ def merge_adapter(
     ]
     # Merge on CPU in the base model's own dtype: no GPU needed, and no precision is lost.
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    from loraforge.engine.adapter_options import prepare_base
+
+    prepare_base(model, adapter)  # new tokens' rows and the run's RoPE scaling
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out), safe_serialization=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from loraforge.engine import adapter_options
 from loraforge.engine.failures import (
     ChatTemplateMissingError,
     MissingDependencyError,
@@ -152,6 +153,7 @@ def load_tokenizer(path: Path, spec: Any) -> Any:
     if tok.pad_token_id is None:
         # Padding positions are masked out of attention and loss, so eos is a safe stand-in.
         tok.pad_token = tok.eos_token
+    adapter_options.add_new_tokens(tok, spec)  # before any row is tokenised
     return tok
 
 
@@ -166,14 +168,18 @@ def require_chat_template(tokenizer: Any, spec: Any) -> None:
 # -- model --------------------------------------------------------------------------------------
 
 
-def load_model(path: Path, spec: Any, precision: Precision, device: str) -> Any:
+def load_model(path: Path, spec: Any, precision: Precision, device: str, tokenizer: Any = None) -> Any:
     """The base model in the right dtype (quantised for QLoRA), with the fine-tuning method
-    applied. Returns the trainable model."""
-    from transformers import AutoModelForCausalLM
+    applied (embeddings grown to `tokenizer` when it gained tokens). Returns the trainable model."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     qbit = _opt(spec, "quantization_bit", None)
     ft = str(_opt(spec, "finetuning_type", "lora"))
     kwargs: dict[str, Any] = {"trust_remote_code": bool(_opt(spec, "trust_remote_code", False))}
+    rope_note = None
+    if _opt(spec, "rope_scaling", None):
+        kwargs["config"] = AutoConfig.from_pretrained(path, trust_remote_code=kwargs["trust_remote_code"])
+        rope_note = adapter_options.apply_rope_scaling(kwargs["config"], spec)
     if qbit:
         if device != "cuda" or not torch.cuda.is_available():
             raise qlora_without_cuda(spec)
@@ -213,6 +219,9 @@ def load_model(path: Path, spec: Any, precision: Precision, device: str) -> Any:
         else:
             raise ModelUnreadableError(f"Could not load the model from {str(path)!r}: {exc}") from exc
     model.config.use_cache = False  # the KV cache is useless (and costs memory) in training
+    adapter_options.add_note(model, rope_note)
+    if adapter_options.resize_for_tokenizer(model, tokenizer):
+        adapter_options.add_note(model, f"embeddings resized to {len(tokenizer)} rows (new_special_tokens)")
 
     if qbit:
         from peft import prepare_model_for_kbit_training
@@ -224,6 +233,8 @@ def load_model(path: Path, spec: Any, precision: Precision, device: str) -> Any:
         return _apply_lora(model, spec)
     if ft == "freeze":
         _apply_freeze(model, spec)
+        if _opt(spec, "new_special_tokens", None):
+            adapter_options.unfreeze_embeddings(model)
     return model
 
 
@@ -249,7 +260,7 @@ def _apply_lora(model: Any, spec: Any) -> Any:
     if adapter:  # continue training an existing adapter
         return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     rank = int(_opt(spec, "lora_rank", 8))
-    extra = _opt(spec, "additional_target", None)
+    extra = adapter_options.lora_kwargs(model, spec)  # PiSSA init, modules_to_save
     config = LoraConfig(
         task_type="CAUSAL_LM",
         r=rank,
@@ -258,9 +269,11 @@ def _apply_lora(model: Any, spec: Any) -> Any:
         target_modules=_lora_targets(spec),
         use_rslora=bool(_opt(spec, "use_rslora", False)),
         use_dora=bool(_opt(spec, "use_dora", False)),
-        modules_to_save=[m.strip() for m in str(extra).split(",")] if extra else None,
+        **extra,
     )
-    return get_peft_model(model, config)
+    peft_model = get_peft_model(model, config)
+    adapter_options.after_lora(peft_model, spec)
+    return peft_model
 
 
 def _apply_freeze(model: Any, spec: Any) -> None:

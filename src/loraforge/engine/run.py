@@ -259,6 +259,7 @@ def _run(
     import torch
     from transformers import set_seed
 
+    from loraforge.engine import adapter_options
     from loraforge.engine import model_loading as ml
     from loraforge.engine.callbacks import EngineCallback, EvalStatusCallback
     from loraforge.engine.data import prepare_data
@@ -285,7 +286,9 @@ def _run(
 
     writer.status("loading_model")
     precision = ml.choose_precision(spec, device)
-    model = ml.load_model(model_path, spec, precision, device)
+    model = ml.load_model(model_path, spec, precision, device, tokenizer)
+    for note in adapter_options.notes(model):  # rope scaling, resized embeddings
+        writer.log(note)
     trainable, total = ml.count_params(model)
     writer.log(
         f"model {model_path.name}: {total:,} parameters, {trainable:,} trainable "
@@ -314,6 +317,9 @@ def _run(
         callbacks=[callback, EvalStatusCallback(writer)],
     )
     trainer = stage.build_trainer(ctx)
+    loraplus = adapter_options.prepare_trainer(trainer, spec)  # LoRA+ parameter groups
+    if loraplus:
+        writer.log(loraplus)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts to stdout: noise
@@ -345,6 +351,9 @@ def _run(
     out = run_dir / "output"
     trainer.save_model(str(out))  # adapter (PEFT) or full weights, safetensors; rank 0 writes
     if rank == 0:
+        converted = adapter_options.finish_output(model, spec, out)  # PiSSA -> plain LoRA
+        if converted:
+            writer.log(converted)
         tokenizer.save_pretrained(str(out))
         (out / SPEC_FILE).write_text(_spec_json(spec), encoding="utf-8")
         summary = {

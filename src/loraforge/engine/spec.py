@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import model_validator
 
+from loraforge.engine.spec_adapters import adapter_problems
 from loraforge.engine.spec_fields import JobSpecFields
 
 # LF keys accepted for compatibility that steer LF's own machinery and have no effect here.
@@ -91,6 +92,18 @@ class JobSpec(JobSpecFields):
             problems.append("stage: dpo needs a preference dataset, but ranking is false")
         if self.stage == "dpo" and (self.packing or self.neat_packing):
             problems.append("packing / neat_packing are not supported with stage: dpo")
+        if self.stage == "kto":  # unpaired examples with a true/false label, never packed or paired
+            if self.ranking:
+                problems.append(
+                    "ranking: true contradicts stage: kto, which needs a KTO dataset (a label per example)"
+                )
+            for key in ("packing", "neat_packing"):
+                if getattr(self, key):
+                    problems.append(f"{key} is not supported with stage: kto (examples are scored whole)")
+            if self.pref_ftx:
+                problems.append("pref_ftx is not supported with stage: kto")
+            if "lm_head" in self.lora_target.split(","):
+                problems.append("lora_target cannot include lm_head with stage: kto (TRL never trains it)")
         if self.stage == "pt" and self.neat_packing and self.packing is False:
             problems.append("neat_packing needs packing (do not set packing: false)")
         if self.max_steps <= 0 and self.max_steps != -1:
@@ -109,6 +122,7 @@ class JobSpec(JobSpecFields):
             problems.append("save_every_minutes must be positive (or null to disable)")
         if "none" in self.report_to and len(self.report_to) > 1:
             problems.append("report_to lists `none` with other trackers")
+        problems.extend(adapter_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loraforge.engine.chat_templates import TEMPLATE_NAMES
+from loraforge.engine.spec_adapters import normalise_new_tokens
 
-Stage = Literal["pt", "sft", "dpo", "merge"]
+Stage = Literal["pt", "sft", "dpo", "kto", "merge"]
 FinetuningType = Literal["lora", "full", "freeze"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Truncation = Literal["right", "left", "drop"]
@@ -33,6 +34,7 @@ SchedulerType = Literal[
 ]
 ReportTarget = Literal["none", "all", "tensorboard", "wandb", "mlflow", "swanlab"]
 AttnImpl = Literal["auto", "eager", "sdpa", "flash_attention_2"]
+RopeScaling = Literal["linear", "dynamic", "yarn"]
 
 # Upper bounds of the numeric keys: far above any real run, so they only stop typos and abuse (a
 # `cutoff_len` of 1e9 or `dataloader_num_workers: 64` would be accepted, stored, then fail or thrash
@@ -72,7 +74,8 @@ class JobSpecFields(BaseModel):
     # ---- method ------------------------------------------------------------------------------
     stage: Stage = Field(
         "sft",
-        description="Training stage: `pt` pretraining, `sft` supervised, `dpo` preference; `merge` folds "
+        description="Training stage: `pt` pretraining, `sft` supervised, `dpo` preference, `kto` "
+        "desirable/undesirable labels; `merge` folds "
         "adapter_name_or_path into the model and saves full weights (no training, no dataset; the model "
         "registry queues these).",
     )
@@ -103,6 +106,29 @@ class JobSpecFields(BaseModel):
     )
     use_rslora: bool = Field(False, description="Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
     use_dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA).")
+    pissa_init: bool = Field(
+        False,
+        description="Initialise LoRA from the principal singular values/vectors of each weight (PiSSA); "
+        "the saved adapter is converted to plain LoRA over the original base.",
+    )
+    pissa_iter: int = Field(
+        16,
+        ge=-1,
+        le=1024,
+        description="PiSSA: fast-SVD iterations; -1 computes the exact SVD (slow on large models).",
+    )
+    pissa_convert: bool = Field(
+        True, description="PiSSA: save the adapter as plain LoRA over the original base (always on here)."
+    )
+    loraplus_lr_ratio: float | None = Field(
+        None,
+        gt=0.0,
+        le=1000.0,
+        description="LoRA+: the B matrices learn at learning_rate × this ratio (the paper suggests 16).",
+    )
+    loraplus_lr_embedding: float = Field(
+        1e-6, gt=0.0, le=10.0, description="LoRA+: learning rate of LoRA embedding adapters (LF's default)."
+    )
     freeze_trainable_layers: int = Field(
         2, ge=-1024, le=1024, description="freeze: train the last N layers (negative: the first |N|), as LF."
     )
@@ -113,7 +139,9 @@ class JobSpecFields(BaseModel):
         None,
         description="freeze: comma-separated modules outside the layers to train too (e.g. embed_tokens).",
     )
-    pref_beta: float = Field(0.1, gt=0.0, le=100.0, description="DPO beta: strength of the preference term.")
+    pref_beta: float = Field(
+        0.1, gt=0.0, le=100.0, description="DPO / KTO beta: strength of the preference term."
+    )
     pref_loss: Literal["sigmoid", "hinge", "ipo", "orpo", "simpo"] = Field(
         "sigmoid", description="Preference loss: `sigmoid` is standard DPO."
     )
@@ -121,6 +149,12 @@ class JobSpecFields(BaseModel):
         0.0, ge=0.0, le=100.0, description="Weight of an added SFT loss on the chosen answer in DPO."
     )
     dpo_label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Robust DPO label smoothing.")
+    kto_chosen_weight: float = Field(
+        1.0, gt=0.0, le=100.0, description="KTO: weight of the loss on desirable (label true) examples."
+    )
+    kto_rejected_weight: float = Field(
+        1.0, gt=0.0, le=100.0, description="KTO: weight of the loss on undesirable (label false) examples."
+    )
 
     # ---- template ----------------------------------------------------------------------------
     template: str = Field(
@@ -130,6 +164,12 @@ class JobSpecFields(BaseModel):
         + ".",
     )
     default_system: str | None = Field(None, description="System prompt used when an example has none.")
+    new_special_tokens: str | None = Field(
+        None,
+        max_length=8192,
+        description="Comma-separated special tokens added to the tokenizer; the embeddings grow and "
+        "(with LoRA, unless additional_target is set) the embedding and output layers train too.",
+    )
 
     # ---- data --------------------------------------------------------------------------------
     dataset: list[str] | None = Field(
@@ -160,6 +200,11 @@ class JobSpecFields(BaseModel):
     )
     cutoff_len: int = Field(
         2048, ge=8, le=MAX_TOKENS, description="Maximum tokens per example (per row when packing)."
+    )
+    rope_scaling: RopeScaling | None = Field(
+        None,
+        description="Stretch RoPE for contexts longer than the model's max positions: the factor is "
+        "cutoff_len / max_position_embeddings, rounded up (LF); no effect when cutoff_len fits.",
     )
     truncation: Truncation = Field(
         "right",
@@ -345,6 +390,11 @@ class JobSpecFields(BaseModel):
         if isinstance(v, list | tuple):
             return ",".join(str(x).strip() for x in v)
         return v
+
+    @field_validator("new_special_tokens", mode="before")
+    @classmethod
+    def _token_list(cls, v: Any) -> Any:
+        return normalise_new_tokens(v)
 
     @field_validator("report_to", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ const jobs = {
   },
   actions: { stop: 'Stop', cancel: 'Cancel', clone: 'Clone', delete: 'Delete' },
   methods: { lora: 'LoRA', qlora: 'QLoRA (4-bit base)', full: 'Full fine-tune', freeze: 'Freeze (partial)' },
-  stages: { sft: 'SFT (supervised)', pt: 'Pretraining', dpo: 'DPO (preference)' },
+  stages: { sft: 'SFT (supervised)', pt: 'Pretraining', dpo: 'DPO (preference)', kto: 'KTO (good / bad labels)' },
   list: {
     allStatuses: 'All statuses',
     ownerId: 'Owner id',

@@ -17,7 +17,7 @@ const jobs: JobsMessages = {
   },
   actions: { stop: '停止', cancel: '取消', clone: '克隆', delete: '删除' },
   methods: { lora: 'LoRA', qlora: 'QLoRA（4 位基座）', full: '全参数微调', freeze: '冻结（部分参数）' },
-  stages: { sft: 'SFT（监督微调）', pt: '预训练', dpo: 'DPO（偏好）' },
+  stages: { sft: 'SFT（监督微调）', pt: '预训练', dpo: 'DPO（偏好）', kto: 'KTO（好/坏标签）' },
   list: {
     allStatuses: '全部状态',
     ownerId: '所有者 ID',

@@ -19,6 +19,7 @@ from loraforge.engine.data.collators import NeatPackingCollator, PaddedCollator
 from loraforge.engine.data.dataset import LengthGroupedBatchSampler, TokenizedDataset
 from loraforge.engine.data.encode import encode_pretrain, encode_supervised, pack_rows, render_preference
 from loraforge.engine.data.formats import Example, RowError, convert_row, detect_formatting, detect_kind
+from loraforge.engine.data.kto import render_unpaired
 from loraforge.engine.data.readers import read_rows
 from loraforge.engine.data.registry import DatasetAttr, load_dataset_info, resolve_dataset
 from loraforge.engine.data.stats import DataError, DatasetStats, DataStats, NoValidRowsError
@@ -117,7 +118,7 @@ def split_validation(
 # ---- tokenising ----------------------------------------------------------------------------------
 def _tokenize(
     examples: list[Example], spec: JobSpec, tokenizer: Any, stats: DataStats, per_ds: dict[str, DatasetStats]
-) -> TokenizedDataset | list[dict[str, str]]:
+) -> TokenizedDataset | list[dict[str, Any]]:
     template = get_template(spec.template, tokenizer, spec.default_system) if spec.stage != "pt" else None
     if spec.stage == "pt":
         (pt_ids, pt_labels, pt_pos), dropped = encode_pretrain(
@@ -139,6 +140,14 @@ def _tokenize(
             except (ValueError, TemplateError) as exc:
                 _skip(ex, per_ds, exc)
         return rows
+    if spec.stage == "kto":
+        kto_rows: list[dict[str, Any]] = []
+        for ex in examples:
+            try:
+                kto_rows.append(render_unpaired(ex, tokenizer, template))
+            except (ValueError, TemplateError) as exc:
+                _skip(ex, per_ds, exc)
+        return kto_rows
 
     rows_ids: list[list[int]] = []
     rows_labels: list[list[int]] = []
@@ -239,6 +248,13 @@ def prepare_data(
 
 
 def _check_stage(spec: JobSpec, attrs: list[DatasetAttr]) -> None:
+    if spec.stage == "kto":
+        unlabelled = [a.name for a in attrs if a.ranking or not a.column("kto_tag")]
+        if unlabelled:
+            raise DataError(
+                f"stage: kto needs a KTO dataset (one answer per example and a true/false `label`, "
+                f"columns.kto_tag), but {', '.join(unlabelled)} is not one"
+            )
     if spec.stage == "dpo":
         flat = [a.name for a in attrs if not a.ranking]
         if flat:
@@ -251,7 +267,7 @@ def _check_stage(spec: JobSpec, attrs: list[DatasetAttr]) -> None:
 def _finish(spec: JobSpec, tokenizer: Any, train: Any, evald: Any, stats: DataStats) -> PreparedData:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collator: Any
-    if spec.stage == "dpo":
+    if spec.stage in ("dpo", "kto"):  # TRL tokenises and collates these rows itself
         from datasets import Dataset
 
         train = Dataset.from_list(train)

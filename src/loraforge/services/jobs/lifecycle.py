@@ -25,6 +25,7 @@ from loraforge.services.jobs.states import transition
 from loraforge.services.models.versions import job_output_needed
 from loraforge.services.platform import audit, ownership
 from loraforge.services.platform.audit import AuditAction
+from loraforge.services.usage import quotas
 from loraforge.settings import Settings
 
 # The range a priority may take (the API schema validates `priority` against it).
@@ -136,6 +137,9 @@ def resume_job(
     job = get_job(session, actor=actor, job_id=job_id, staff_may=frozenset())
     if JobStatus(job.status) not in RESUMABLE:
         raise Conflict(f"a {job.status} job cannot be resumed", code="invalid_transition")
+    # A resume queues work like a submit, so it meets the same quotas (a migration's requeue does not:
+    # the platform moved the job, the user asked for nothing new).
+    quotas.check_submit(session, settings, actor, job.spec or {})
     run_dir = job_run_dir(settings, job)
     if eval_request.is_evaluation(job.spec):
         # An evaluation keeps every scored sample in its run directory and skips them when it runs

@@ -244,6 +244,12 @@ def check_spec(session: Session, *, actor: User, spec: dict[str, Any]) -> Checke
             f"dataset {dataset.id} holds multiple-choice questions, which evaluate a model (metric "
             "multiple_choice) but cannot train one; choose a dataset in a training format",
         )
+    if spec.get("stage") == "kto" and version.format != "kto":  # refused here, not at launch
+        raise _invalid(
+            "dataset",
+            f"stage kto needs a KTO dataset (one answer per example with a true/false label); "
+            f"dataset {dataset.id} is {version.format}",
+        )
     if spec.get(eval_request.SPEC_KEY) is not None:
         spec[eval_request.SPEC_KEY] = eval_request.check_before_after(
             session, actor=actor, block=spec[eval_request.SPEC_KEY]

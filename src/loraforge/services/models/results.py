@@ -29,7 +29,7 @@ from loraforge.services.platform.audit import AuditAction
 from loraforge.services.platform.owner_names import NAME_MAX_LENGTH
 from loraforge.settings import Settings
 
-TRAINING_STAGES = ("sft", "pt", "dpo")
+TRAINING_STAGES = ("sft", "pt", "dpo", "kto")
 
 
 def _job_metrics(session: Session, folder: Path, job: Job) -> dict[str, Any]:

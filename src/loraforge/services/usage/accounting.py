@@ -18,9 +18,9 @@ start, and before the next attempt's, as `job_events.ts`):
   had already counted (the trainer restores its count with the checkpoint);
 - cost: at the prices in force when the row was last written (`services.usage.prices`).
 
-Which jobs are looked at: active ones, and those whose row this process saw open (the first sync of
-a process also picks up every open row and recently finished jobs that have none, so a restart or an
-upgrade loses nothing). Below jobs: reads the `jobs` and `job_events` tables directly.
+Which jobs are looked at: active ones, every open row, and jobs finished in the last minutes without a
+row for their attempt (the first sync of a process looks back to the start of last month, so a restart
+or an upgrade loses nothing). Below jobs: reads the `jobs` and `job_events` tables directly.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from loraforge.services.usage.quotas import month_of, spec_gpus
 from loraforge.settings import Settings
 
 REFRESH_SECONDS = 15.0
+RECENT_WINDOW = timedelta(minutes=10)  # how far back each sync looks for finished jobs without a row
 DEFAULT_RESOURCE_INTERVAL = 5.0  # the engine's `resource_interval_seconds` default
 _MB = 1024 * 1024
 _REPORTS = ("metric", "progress")
@@ -66,8 +67,11 @@ def sync(session: Session, *, settings: Settings, now: datetime | None = None) -
     with _lock:
         first = key not in _open
         tracked = set(_open.get(key, ()))
-    if first:
-        tracked |= _catch_up(session, now)
+    # Every sync also picks up jobs that finished lately without a row for their attempt: another
+    # server process may have run them, or a database shared by several processes was reset. The first
+    # sync of a process looks back to the start of last month (a restart or an upgrade loses nothing).
+    since = _start_of_last_month(now) if first else now - RECENT_WINDOW
+    tracked |= _catch_up(session, since)
     active = set(session.scalars(select(Job.id).where(Job.status.in_([s.value for s in ACTIVE]))))
     candidates = sorted(tracked | active)
     prices = current_prices(session, settings)
@@ -85,15 +89,18 @@ def sync(session: Session, *, settings: Settings, now: datetime | None = None) -
         _open[key] = still_open
 
 
-def _catch_up(session: Session, now: datetime) -> set[int]:
-    """Jobs with an open row, and jobs that finished since the start of last month without a row for
-    their latest attempt (they ran while no sync was watching)."""
+def _start_of_last_month(now: datetime) -> datetime:
+    return (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _catch_up(session: Session, since: datetime) -> set[int]:
+    """Jobs with an open row, and jobs that finished since `since` without a row for their latest
+    attempt (they ran while no sync of this process was watching)."""
     open_rows = set(
         session.scalars(
             select(JobUsage.job_id).where(JobUsage.finished_at.is_(None), JobUsage.job_id.is_not(None))
         )
     )
-    since = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     has_row = exists().where(and_(JobUsage.job_id == Job.id, JobUsage.attempt == Job.attempt))
     missing = session.scalars(
         select(Job.id).where(

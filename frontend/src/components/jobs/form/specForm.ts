@@ -34,11 +34,19 @@ export const LORA_KEYS = [
   'additional_target',
   'use_rslora',
   'use_dora',
+  'pissa_init',
+  'pissa_iter',
+  'pissa_convert',
+  'loraplus_lr_ratio',
+  'loraplus_lr_embedding',
 ]
+const LORA_METHODS: readonly Method[] = ['lora', 'qlora']
 /** Keys that only matter for freeze tuning. */
 export const FREEZE_KEYS = ['freeze_trainable_layers', 'freeze_trainable_modules', 'freeze_extra_modules']
 /** Keys that only matter for preference (DPO) training. */
 export const PREF_KEYS = ['pref_beta', 'pref_loss', 'pref_ftx', 'dpo_label_smoothing']
+/** Keys that only matter for KTO training (which also uses pref_beta). */
+export const KTO_KEYS = ['kto_chosen_weight', 'kto_rejected_weight']
 /** Keys that only matter with a quantized base. */
 export const QUANT_KEYS = ['quantization_method', 'quantization_type', 'double_quantization']
 
@@ -65,9 +73,15 @@ export function applyMethod(spec: JobSpec, method: Method): JobSpec {
 /** Whether a schema field applies to the spec as it stands (progressive disclosure). */
 export function isRelevant(key: string, spec: JobSpec): boolean {
   const method = methodOf(spec)
+  // PiSSA rewrites the base weights, which a quantized base cannot hold (the server refuses it too).
+  if (key === 'pissa_init') return method === 'lora'
+  if (key === 'pissa_iter' || key === 'pissa_convert') return method === 'lora' && spec.pissa_init === true
+  if (key === 'loraplus_lr_embedding') return LORA_METHODS.includes(method) && spec.loraplus_lr_ratio != null
   if (LORA_KEYS.includes(key)) return method === 'lora' || method === 'qlora'
   if (FREEZE_KEYS.includes(key)) return method === 'freeze'
   if (QUANT_KEYS.includes(key)) return method === 'qlora'
+  if (KTO_KEYS.includes(key)) return spec.stage === 'kto'
+  if (key === 'pref_beta') return spec.stage === 'dpo' || spec.stage === 'kto'
   if (PREF_KEYS.includes(key)) return (spec.stage ?? 'sft') === 'dpo'
   return true
 }
