@@ -1,7 +1,7 @@
 """GET /metrics with 8 nodes × 8 GPUs and 24 h of telemetry in SQLite. Prints one JSON object.
 
-A real `loraforge serve` (uvicorn, one process, scheduler off) in a subprocess on 127.0.0.1 with a temp
-data dir. Before it starts, the database gets 8 Ray-kind nodes, each with 8 GPUs and 24 h of full-rate
+A real `loraforge serve` (`bench/live_server.py`: uvicorn, one process, scheduler off) on 127.0.0.1 with a
+temp data dir. Before it starts, the database gets 8 Ray-kind nodes, each with 8 GPUs and 24 h of full-rate
 readings at the default 5 s interval (8 × 17,280 = 138,240 rows; the gauges need only the newest reading
 of each); the server's operations loop adds its own host as a ninth node and keeps sampling it.
 Prometheus' view: sequential scrapes with the metrics token, after a warm-up; the median of many. Also
@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+from live_server import LiveServer, percentile
 from sqlalchemy import func, insert, select
 
 from loraforge.db.base import utcnow
@@ -40,13 +34,6 @@ from loraforge.settings import Settings
 
 TOKEN = "bench-metrics-token-" + "x" * 24  # a throw-away server in a temp dir
 INTERVAL_S = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _reading(i: int, node: int, gpus: int) -> dict[str, Any]:
@@ -112,25 +99,6 @@ def _seed(url: str, nodes: int, gpus: int, hours: float) -> int:
     return total
 
 
-def _wait_up(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not come up")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def _in_process(url: str, repeats: int) -> list[float]:
     database = Database(url)
     timings: list[float] = []
@@ -161,56 +129,24 @@ def main() -> None:
         rows = _seed(url, args.nodes, args.gpus, args.hours)
         seed_s = time.perf_counter() - seeded_at
         db_bytes = sum(p.stat().st_size for p in data_dir.rglob("*.db*") if p.is_file())
-        port = _free_port()
-        server_log = (Path(tmp) / "server.log").open("wb")
-        env = {
-            **os.environ,
-            "LORAFORGE_DATA_DIR": str(data_dir),
-            "LORAFORGE_JWT_SECRET": "bench-signing-key-" + "x" * 32,
-            "LORAFORGE_ADMIN_USERNAME": "admin",
-            "LORAFORGE_ADMIN_EMAIL": "admin@example.com",
-            "LORAFORGE_ADMIN_PASSWORD": "bench-password-123",
-            "LORAFORGE_METRICS_TOKEN": TOKEN,
-            "LORAFORGE_SCHEDULER_ENABLED": "false",
-            "LORAFORGE_LOG_LEVEL": "warning",
-        }
-        proc = subprocess.Popen(  # an argument list, never a shell
-            [sys.executable, "-m", "loraforge", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {TOKEN}"}
         timings: list[float] = []
-        try:
-            _wait_up(base, proc)
-            with httpx.Client(base_url=base, timeout=30.0) as client:
-                for _ in range(10):  # warm-up
-                    client.get("/metrics", headers=headers).raise_for_status()
-                body = ""
-                for _ in range(args.scrapes):
-                    started = time.perf_counter()
-                    response = client.get("/metrics", headers=headers)
-                    timings.append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
-                    body = response.text
-            gpu_series = sum(
-                1 for line in body.splitlines() if line.startswith("loraforge_gpu_utilization_percent{")
-            )
-            node_series = sum(1 for line in body.splitlines() if line.startswith("loraforge_node_up{"))
-        except Exception:
-            server_log.flush()
-            sys.stderr.write((Path(tmp) / "server.log").read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            server_log.close()
+        env = {"LORAFORGE_METRICS_TOKEN": TOKEN, "LORAFORGE_SCHEDULER_ENABLED": "false"}
+        with LiveServer(env=env, keep=data_dir) as server:
+            client = server.http
+            for _ in range(10):  # warm-up
+                client.get("/metrics", headers=headers).raise_for_status()
+            body = ""
+            for _ in range(args.scrapes):
+                started = time.perf_counter()
+                response = client.get("/metrics", headers=headers)
+                timings.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                body = response.text
+        gpu_series = sum(
+            1 for line in body.splitlines() if line.startswith("loraforge_gpu_utilization_percent{")
+        )
+        node_series = sum(1 for line in body.splitlines() if line.startswith("loraforge_node_up{"))
         collector = _in_process(url, 50)
     print(
         json.dumps(
@@ -227,7 +163,7 @@ def main() -> None:
                 "response_bytes": len(body.encode()),
                 "scrapes": len(timings),
                 "scrape_p50_ms": round(statistics.median(timings), 2),
-                "scrape_p95_ms": round(_percentile(timings, 0.95), 2),
+                "scrape_p95_ms": round(percentile(timings, 95) or 0.0, 2),
                 "scrape_max_ms": round(max(timings), 2),
                 "collector_in_process_p50_ms": round(statistics.median(collector), 2),
                 "goal_p50_ms": 50,

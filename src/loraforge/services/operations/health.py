@@ -29,6 +29,7 @@ from loraforge.executors import make_executor
 from loraforge.executors.base import Executor
 from loraforge.services.jobs import lifecycle
 from loraforge.services.operations import alert_delivery, alert_rules, alerts, node_status
+from loraforge.services.operations import nodes as nodes_mod
 from loraforge.services.operations.alert_rules import Rules
 from loraforge.services.operations.alerts import Condition
 from loraforge.settings import Settings
@@ -55,11 +56,6 @@ class Evaluation:
     raised: list[str] = field(default_factory=list)  # keys of new alerts
     resolved: list[str] = field(default_factory=list)  # keys resolved automatically
     stopped: list[int] = field(default_factory=list)  # hung jobs stopped
-
-
-def _latest_sample(session: Session, node_id: int) -> NodeSample | None:
-    query = select(NodeSample).where(NodeSample.node_id == node_id)
-    return session.scalar(query.order_by(NodeSample.ts.desc()).limit(1))
 
 
 def _gpu_conditions(node: Node, gpus: list[dict[str, Any]], rules: Rules) -> list[Condition]:
@@ -150,7 +146,7 @@ def _set_check(node: Node, check: str, message: str | None) -> None:
 
 
 def _node_conditions(
-    session: Session, settings: Settings, node: Node, rules: Rules, now: datetime
+    session: Session, settings: Settings, node: Node, sample: NodeSample | None, rules: Rules, now: datetime
 ) -> list[Condition] | None:
     """The node's findings from its newest reading; None when it does not report (nothing is known)."""
     node_status.refresh(session, node, lost_after_s=settings.node_lost_seconds, now=now)
@@ -167,7 +163,6 @@ def _node_conditions(
                 data={"last_seen_at": seen},
             )
         ]
-    sample = _latest_sample(session, node.id)
     if sample is None:
         return None
     data = sample.data or {}
@@ -281,8 +276,9 @@ def evaluate(
         nodes = {node.id: node for node in session.scalars(select(Node).order_by(Node.id))}
         firing: dict[str, Condition] = {}
         silent_nodes: set[int] = set()
+        latest = nodes_mod.latest_samples(session)  # one query for every node's newest reading
         for node in nodes.values():
-            found = _node_conditions(session, settings, node, rules, now)
+            found = _node_conditions(session, settings, node, latest.get(node.id), rules, now)
             if found is None or node.status == NodeStatus.lost.value:
                 silent_nodes.add(node.id)
             firing.update((c.key, c) for c in found or [])
